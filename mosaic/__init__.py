@@ -1,0 +1,1 @@
+"""Mosaic: a self-hosted, multi-user AI harness."""

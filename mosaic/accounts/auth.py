@@ -1,0 +1,57 @@
+"""``Authorization: Bearer <token>`` for the REST API (DRF) and the chat socket (Channels)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.contrib.auth.models import AnonymousUser
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from mosaic.accounts.selectors import user_for_token
+
+
+def bearer_from_header(value: str) -> str | None:
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[Any, str] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        raw = bearer_from_header(header)
+        if raw is None:
+            return None
+        user = user_for_token(raw)
+        if user is None:
+            raise exceptions.AuthenticationFailed("Invalid or expired token.")
+        return user, raw
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="mosaic"'
+
+
+class BearerTokenWebsocketMiddleware:
+    """Sets ``scope["user"]`` from an ``Authorization: Bearer`` header when there is one.
+
+    Runs inside Channels' session/auth middleware, so a browser's session cookie still works;
+    a bearer header, when present, decides.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope["type"] == "websocket":
+            headers = dict(scope.get("headers", []))
+            header = headers.get(b"authorization", b"").decode("latin-1")
+            if header:
+                raw = bearer_from_header(header)
+                user = await database_sync_to_async(user_for_token)(raw) if raw else None
+                scope = {**scope, "user": user or AnonymousUser()}
+        return await self.app(scope, receive, send)

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.utils import timezone
+
+from mosaic.accounts.models import ApiToken, hash_token
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+TOKEN_PREFIX = "mos_"
+
+
+class InvalidCredentials(Exception):
+    """Username and password do not match an active user."""
+
+
+def token_issue(*, username: str, password: str, name: str = "api") -> tuple[ApiToken, str]:
+    """Check the password and issue a new token; returns the row and the plaintext (shown once)."""
+    user = authenticate(username=username, password=password)
+    if user is None or not user.is_active:
+        raise InvalidCredentials("Invalid username or password.")
+    return token_create(user=user, name=name)
+
+
+def token_create(*, user: AbstractBaseUser, name: str = "api") -> tuple[ApiToken, str]:
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user,
+        name=name[:100],
+        token_hash=hash_token(raw),
+        prefix=raw[:10],
+        expires_at=timezone.now() + dt.timedelta(days=settings.MOSAIC_TOKEN_TTL_DAYS),
+    )
+    return token, raw
+
+
+def token_revoke(*, user: AbstractBaseUser, raw: str) -> bool:
+    return bool(
+        ApiToken.objects.filter(user=user, token_hash=hash_token(raw), revoked=False).update(revoked=True)
+    )

@@ -1,0 +1,213 @@
+"""The provider contract: normalised events, errors, requests and the adapter protocol.
+
+Everything above the providers app (runtime, gateway, routing) speaks only these types, so adding
+a provider is one module in this package plus one line in ``providers/registry.py``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+# --- normalised stream events ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingDelta:
+    text: str
+    # Anthropic signs thinking blocks; the signature must be sent back with the block when the
+    # same turn continues after a tool call. Empty for providers that do not sign.
+    signature: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    # Normalised: "end_turn", "tool_use", "max_tokens", "stop_sequence", "refusal", "other".
+    stop_reason: str
+
+
+Event = TextDelta | ThinkingDelta | ToolCall | Usage | Done
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+class ErrorKind(enum.StrEnum):
+    AUTH = "auth"
+    RATE_LIMIT = "rate_limit"
+    OVERLOADED = "overloaded"
+    TIMEOUT = "timeout"
+    BAD_REQUEST = "bad_request"
+    UNAVAILABLE = "unavailable"
+    # The stream started and then broke off before the provider said it was done.
+    INTERRUPTED = "interrupted"
+
+
+_RETRYABLE = {
+    ErrorKind.RATE_LIMIT,
+    ErrorKind.OVERLOADED,
+    ErrorKind.TIMEOUT,
+    ErrorKind.UNAVAILABLE,
+    ErrorKind.INTERRUPTED,
+}
+
+
+class ProviderError(Exception):
+    """Any failure talking to a provider, classified so callers know whether to retry."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        provider: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.provider = provider
+        self.status = status
+        self.retry_after = retry_after
+        self.retryable = kind in _RETRYABLE if retryable is None else retryable
+
+    def __repr__(self) -> str:
+        return (
+            f"ProviderError(kind={self.kind.value!r}, provider={self.provider!r}, "
+            f"status={self.status!r}, retryable={self.retryable!r}, message={self.message!r})"
+        )
+
+
+# --- requests ----------------------------------------------------------------------------------
+
+Role = Literal["system", "user", "assistant", "thinking", "tool_call", "tool_result"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One entry of conversation history in a provider-neutral form.
+
+    ``tool_call`` entries carry ``tool_call_id``, ``tool_name`` and ``tool_arguments``;
+    ``tool_result`` entries carry ``tool_call_id``, ``content`` (the result as text) and
+    ``is_error``. ``thinking`` entries carry the reasoning text and its ``signature``. Consecutive
+    assistant/thinking/tool_call entries belong to one assistant turn; adapters group them.
+    """
+
+    role: Role
+    content: str = ""
+    tool_call_id: str = ""
+    tool_name: str = ""
+    tool_arguments: dict[str, Any] = field(default_factory=dict)
+    is_error: bool = False
+    signature: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    name: str
+    description: str
+    parameters: dict[str, Any]  # JSON schema of the arguments object
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    model: str
+    messages: Sequence[ChatMessage]
+    system: str = ""
+    tools: Sequence[ToolSpec] = ()
+    max_tokens: int | None = None
+    temperature: float | None = None
+    # Ask for extended thinking / reasoning summaries where the model supports it.
+    reasoning: bool = False
+    timeout: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedCredential:
+    """What an adapter needs to authenticate: an API key or an OAuth bearer token.
+
+    The providers app resolves the acting user's credential into this; adapters never see users.
+    """
+
+    api_key: str = ""
+    access_token: str = ""
+    base_url: str = ""
+    extra_headers: dict[str, str] = field(default_factory=dict)
+    source: str = ""  # "user", "system" or "none": for explanations, never a secret
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.api_key or self.access_token)
+
+
+# --- catalog and health ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    provider: str
+    id: str
+    display_name: str
+    tier: str  # "premium" | "standard" | "cheap" | "local"
+    context_window: int
+    max_output: int
+    tools: bool = True
+    vision: bool = False
+    reasoning: bool = False
+    streaming: bool = True
+    embedding_dims: int | None = None
+    input_cost_per_mtok: float | None = None
+    output_cost_per_mtok: float | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    status: Literal["healthy", "degraded", "down"]
+    latency_ms: float | None = None
+    error: str = ""
+
+
+@runtime_checkable
+class ProviderAdapter(Protocol):
+    name: str
+    display_name: str
+    default_base_url: str
+    supports_embeddings: bool
+
+    async def list_models(self, credential: ResolvedCredential) -> list[ModelSpec]: ...
+
+    async def health_check(self, credential: ResolvedCredential) -> Health: ...
+
+    def stream(self, request: ChatRequest, credential: ResolvedCredential) -> AsyncIterator[Event]:
+        """Yield normalised events; raise ProviderError on any failure."""
+        ...
+
+    async def embed(
+        self, texts: Sequence[str], model: str, credential: ResolvedCredential
+    ) -> list[list[float]]: ...

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from mosaic.accounts.models import ApiToken, hash_token
+from tests.conftest import token_for
+
+
+def test_token_is_issued_for_valid_credentials(alice: Any) -> None:
+    response = APIClient().post(
+        "/api/auth/token", {"username": "alice", "password": "alice-Secret-pw-1"}, format="json"
+    )
+    assert response.status_code == 201
+    token = response.json()["token"]
+    assert token.startswith("mos_") and len(token) > 40
+    me = APIClient(HTTP_AUTHORIZATION=f"Bearer {token}").get("/api/auth/me")
+    assert me.status_code == 200
+    assert me.json()["username"] == "alice"
+
+
+def test_wrong_password_is_rejected_without_a_token(alice: Any) -> None:
+    response = APIClient().post("/api/auth/token", {"username": "alice", "password": "nope"}, format="json")
+    assert response.status_code == 401
+    assert "token" not in response.json()
+    assert not ApiToken.objects.exists()
+
+
+def test_missing_fields_are_a_400_naming_them(db: None) -> None:
+    response = APIClient().post("/api/auth/token", {"username": "alice"}, format="json")
+    assert response.status_code == 400
+    assert "password" in response.json()
+
+
+def test_only_the_hash_of_a_token_is_stored(alice: Any) -> None:
+    raw = token_for(alice)
+    stored = ApiToken.objects.get(user=alice)
+    assert stored.token_hash == hash_token(raw)
+    assert raw not in {stored.token_hash, stored.prefix}
+
+
+@pytest.mark.parametrize("header", ["Bearer mos_forged", "Bearer ", "Token abc", "Basic YWxpY2U6eA=="])
+def test_bad_or_foreign_authorization_is_unauthenticated(alice: Any, header: str) -> None:
+    response = APIClient(HTTP_AUTHORIZATION=header).get("/api/auth/me")
+    assert response.status_code in (401, 403)
+    assert "username" not in response.json()
+
+
+def test_expired_and_revoked_tokens_are_rejected(alice: Any) -> None:
+    expired, revoked = token_for(alice), token_for(alice)
+    ApiToken.objects.filter(token_hash=hash_token(expired)).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    ApiToken.objects.filter(token_hash=hash_token(revoked)).update(revoked=True)
+    for raw in (expired, revoked):
+        assert APIClient(HTTP_AUTHORIZATION=f"Bearer {raw}").get("/api/auth/me").status_code == 401
+
+
+def test_inactive_user_token_is_rejected(alice: Any) -> None:
+    raw = token_for(alice)
+    alice.is_active = False
+    alice.save()
+    assert APIClient(HTTP_AUTHORIZATION=f"Bearer {raw}").get("/api/auth/me").status_code == 401
+
+
+def test_api_requires_authentication(db: None) -> None:
+    assert APIClient().get("/api/auth/me").status_code in (401, 403)
+
+
+def test_openapi_schema_is_served(alice_api: APIClient) -> None:
+    response = alice_api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    assert "/api/auth/token" in response.json()["paths"]

@@ -1,0 +1,112 @@
+"""Shared fixtures: a cast of users, API clients, tokens, live servers and the fake upstreams.
+
+The cast: alice owns things, bob is a collaborator with his own data, charlie is an outsider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from mosaic.accounts.services import token_create
+from tests.live import LiveProcess, start_celery_worker, start_daphne
+
+User = get_user_model()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache() -> Iterator[None]:
+    # The cache is the real Redis (a database of its own in tests); start every test empty.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+def make_user(username: str, **extra: Any) -> Any:
+    return User.objects.create_user(username=username, password=f"{username}-Secret-pw-1", **extra)
+
+
+@pytest.fixture
+def alice(db: None) -> Any:
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(db: None) -> Any:
+    return make_user("bob")
+
+
+@pytest.fixture
+def charlie(db: None) -> Any:
+    return make_user("charlie")
+
+
+@pytest.fixture
+def staff(db: None) -> Any:
+    return make_user("sam", is_staff=True, is_superuser=True)
+
+
+def token_for(user: Any) -> str:
+    return token_create(user=user)[1]
+
+
+def api_client_for(user: Any) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
+    return client
+
+
+@pytest.fixture
+def alice_api(alice: Any) -> APIClient:
+    return api_client_for(alice)
+
+
+@pytest.fixture
+def bob_api(bob: Any) -> APIClient:
+    return api_client_for(bob)
+
+
+@pytest.fixture
+def live_server_factory(transactional_db: None, tmp_path: Path) -> Iterator[Any]:
+    """Start daphne processes on the test database; all are stopped after the test."""
+    started: list[LiveProcess] = []
+
+    def start(env: dict[str, str] | None = None) -> LiveProcess:
+        live = start_daphne(tmp_path, env)
+        started.append(live)
+        return live
+
+    yield start
+    for live in started:
+        live.stop()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db: None, tmp_path: Path) -> Iterator[LiveProcess]:
+    worker = start_celery_worker(tmp_path)
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """After the run, end sessions that server subprocesses or async threads left on the test DB.
+
+    Otherwise DROP DATABASE fails with "being accessed by other users" at teardown.
+    """
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

@@ -1,0 +1,45 @@
+"""End to end: a real daphne process, a real WebSocket client (websockets)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from tests.conftest import token_for
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_daphne_socket_authenticates_with_bearer_and_rejects_without(
+    alice: Any, live_server_factory: Any
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    token = await sync_to_async(token_for)(alice)
+    server = await sync_to_async(live_server_factory)()
+
+    async with websockets.connect(server.ws_url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await ws.recv()) == {"type": "pong"}
+
+    async with websockets.connect(server.ws_url) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4401
+
+
+async def test_token_endpoint_over_real_http(alice: Any, live_server_factory: Any) -> None:
+    import httpx
+    from asgiref.sync import sync_to_async
+
+    server = await sync_to_async(live_server_factory)()
+    async with httpx.AsyncClient(base_url=server.http_url) as client:
+        issued = await client.post("/api/auth/token", json={"username": "alice", "password": "alice-Secret-pw-1"})
+        assert issued.status_code == 201
+        me = await client.get("/api/auth/me", headers={"Authorization": f"Bearer {issued.json()['token']}"})
+    assert me.json()["username"] == "alice"

@@ -1,0 +1,140 @@
+"""Real server processes for end-to-end tests: daphne and a Celery worker on the test database.
+
+They are started as subprocesses with the test database's name in DATABASE_URL (pytest-django
+creates ``test_<name>``), so what they write is what the test reads. Tests using them need
+``transactional_db``: rows must be committed to be visible to another process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+from django.db import connection
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_database_url() -> str:
+    settings = connection.settings_dict
+    host = settings.get("HOST") or ""
+    user = quote(settings.get("USER") or "postgres")
+    password = settings.get("PASSWORD") or ""
+    auth = f"{user}:{quote(password)}" if password else user
+    name = settings["NAME"]
+    if host.startswith("/"):
+        return f"postgresql://{auth}@/{name}?host={quote(host, safe='')}"
+    port = settings.get("PORT") or 5432
+    return f"postgresql://{auth}@{host}:{port}/{name}"
+
+
+def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["DATABASE_URL"] = test_database_url()
+    from django.conf import settings
+
+    env["REDIS_URL"] = settings.REDIS_URL
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class LiveProcess:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    port: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/chat/"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_daphne(tmp_path: Path, env_extra: dict[str, str] | None = None, port: int = 0) -> LiveProcess:
+    port = port or free_port()
+    log_path = tmp_path / f"daphne-{port}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "mosaic.asgi:application"],
+            cwd=PROJECT_DIR,
+            env=server_env(env_extra),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    live = LiveProcess("daphne", proc, log_path, port, env_extra or {})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daphne exited with {proc.returncode}:\n{live.log()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{live.http_url}/healthz", timeout=1).status_code == 200:
+                return live
+        time.sleep(0.1)
+    live.stop()
+    raise RuntimeError(f"daphne did not answer within 30 s:\n{live.log()}")
+
+
+@contextlib.contextmanager
+def running_daphne(tmp_path: Path, env_extra: dict[str, str] | None = None) -> Iterator[LiveProcess]:
+    live = start_daphne(tmp_path, env_extra)
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def start_celery_worker(tmp_path: Path, env_extra: dict[str, str] | None = None) -> LiveProcess:
+    log_path = tmp_path / "celery-worker.log"
+    node = f"test-{os.getpid()}-{time.monotonic_ns()}@%h"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "celery", "-A", "mosaic", "worker", "--loglevel", "INFO",
+             "--concurrency", "1", "--pool", "solo", "--hostname", node, "--without-mingle", "--without-gossip"],
+            cwd=PROJECT_DIR,
+            env=server_env(env_extra),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    live = LiveProcess("celery", proc, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"celery worker exited with {proc.returncode}:\n{live.log()}")
+        if " ready." in live.log():
+            return live
+        time.sleep(0.1)
+    live.stop()
+    raise RuntimeError(f"celery worker did not become ready within 30 s:\n{live.log()}")
