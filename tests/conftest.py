@@ -18,14 +18,16 @@ from tests.live import LiveProcess, start_celery_worker, start_daphne
 
 User = get_user_model()
 
+# The fake upstream LLM servers: the only stand-ins in the suite.
+pytest_plugins = ["tests.fakes.fixtures_anthropic_ollama", "tests.fakes.fixtures_openai_family"]
+
 
 @pytest.fixture(autouse=True)
-def _isolated_cache() -> Iterator[None]:
+def _isolated_cache() -> None:
     # The cache is the real Redis (a database of its own in tests); start every test empty.
     from django.core.cache import cache
 
     cache.clear()
-    yield
 
 
 def make_user(username: str, **extra: Any) -> Any:

@@ -199,6 +199,8 @@ class ProviderAdapter(Protocol):
     display_name: str
     default_base_url: str
     supports_embeddings: bool
+    # False for providers that work without a key (Ollama on a trusted network).
+    requires_credential: bool
 
     async def list_models(self, credential: ResolvedCredential) -> list[ModelSpec]: ...
 

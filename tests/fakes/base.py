@@ -169,7 +169,8 @@ class FakeUpstream:
                 body=body,
             )
         )
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
+        return response
 
     def start(self) -> str:
         ready = threading.Event()
@@ -184,9 +185,9 @@ class FakeUpstream:
             loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", 0)
             loop.run_until_complete(site.start())
-            server = site._server
-            assert server is not None and server.sockets
-            self.port = server.sockets[0].getsockname()[1]
+            sockets = getattr(site._server, "sockets", None)
+            assert sockets, "the fake upstream has no listening socket"
+            self.port = sockets[0].getsockname()[1]
             ready.set()
             loop.run_forever()
             loop.run_until_complete(self._runner.cleanup())

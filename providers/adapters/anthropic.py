@@ -1,0 +1,544 @@
+"""Anthropic adapter: the Messages API through the official ``anthropic`` SDK, always streamed.
+
+What this module decides, and why:
+
+- **Authentication.** An API key goes out as ``x-api-key`` and an OAuth access token as
+  ``Authorization: Bearer`` (the SDK's ``auth_token``); never both. SDK 2.x would send an API
+  key as a bearer token too; the published API reference names ``x-api-key`` for keys, and
+  proxies and gateways in front of Anthropic look for it there, so the client below puts keys
+  back in that header.
+  A credential with neither is refused before the SDK is built, because the SDK would otherwise
+  look for credentials in the environment and on disk behind our back.
+- **No retries here.** ``max_retries=0``: whether to retry, wait or fall back to another
+  provider is decided once, above the adapters. Every failure becomes a ``ProviderError``.
+- **Timeouts.** ``request.timeout`` is the read timeout, i.e. the longest silence tolerated
+  between two bytes of the stream, so a stalled stream fails within about that long while a
+  long answer that keeps streaming is never cut off.
+- **Sampling.** ``request.temperature`` is not sent: API version 2026-10-21, which SDK 2.x
+  speaks, rejects ``temperature``/``top_p``/``top_k`` with a 400 even at their defaults.
+- **Thinking.** ``request.reasoning`` turns on thinking. Claude 4.6 and later get adaptive
+  thinking (``{"type": "adaptive"}``: the model decides how much to think): budget-based
+  thinking is deprecated on Opus/Sonnet 4.6 and refused by Opus 4.7 and later. Older models
+  (Haiku 4.5, the 4.5 line and before) only know ``{"type": "enabled", "budget_tokens": n}``;
+  they get a budget of half the output allowance (at least the API's minimum of 1024, at most
+  16384), and when ``max_tokens`` is too small to hold that budget it is added on top, so the
+  answer keeps its allowance. Adaptive thinking is asked for as ``display: "summarized"`` so
+  the user can watch it (newer models default to omitting it; older ones always summarise).
+  Each ``thinking_delta`` becomes ``ThinkingDelta(text)``; the block's ``signature_delta``
+  becomes ``ThinkingDelta("", signature=...)``. The runtime keeps the last signature of a
+  thinking block and sends it back with the block (unsigned thinking is dropped from history,
+  because the API rejects it).
+- **Usage.** ``Usage.input_tokens`` is the whole prompt: uncached input plus cache reads and
+  cache writes, which Anthropic reports separately. It is emitted once, before ``Done``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, cast
+
+import anthropic
+import httpx2
+from anthropic.types import (
+    MessageParam,
+    RawMessageStreamEvent,
+    TextBlockParam,
+    ThinkingBlockParam,
+    ThinkingConfigAdaptiveParam,
+    ThinkingConfigEnabledParam,
+    ToolParam,
+    ToolResultBlockParam,
+    ToolUseBlockParam,
+)
+from typing_extensions import override
+
+from providers.adapters._clients import ClientCache
+from providers.adapters.base import (
+    ChatMessage,
+    ChatRequest,
+    Done,
+    ErrorKind,
+    Event,
+    Health,
+    ModelSpec,
+    ProviderError,
+    ResolvedCredential,
+    TextDelta,
+    ThinkingDelta,
+    ToolCall,
+    Usage,
+)
+from providers.adapters.errors import retry_after_seconds
+
+PROVIDER = "anthropic"
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+
+# The models this adapter is written and tested for (the catalog holds their specs).
+MODELS = ("claude-opus-4-6", "claude-sonnet-4-6", "claude-haiku-4-5")
+
+# max_tokens is required by the API; this is what a request without one gets. Every supported
+# model allows at least this much output.
+DEFAULT_MAX_TOKENS = 8192
+# With adaptive thinking max_tokens bounds thinking and answer together: leave room for both.
+DEFAULT_ADAPTIVE_MAX_TOKENS = 32_000
+MIN_THINKING_BUDGET = 1024  # the API's minimum for budget_tokens
+MAX_THINKING_BUDGET = 16384
+# Models that only know budget-based thinking: Claude 3.x and Claude 4 up to the 4.5 line
+# (dated ids included). Everything else, including models newer than this module, is adaptive.
+_BUDGET_THINKING_MODEL = re.compile(r"^claude-(?:3|(?:opus|sonnet|haiku)-4(?:-[015])?(?:-\d{8})?$)")
+
+# A connection that cannot be opened within this long will not be opened: fail over quickly.
+CONNECT_TIMEOUT = 10.0
+HEALTH_TIMEOUT = 10.0
+# Above this latency a successful probe still counts as degraded.
+HEALTH_DEGRADED_MS = 5000.0
+
+# Anthropic's stop reasons mapped onto the normalised set in base.Done.
+_STOP_REASONS = {
+    "end_turn": "end_turn",
+    "tool_use": "tool_use",
+    "max_tokens": "max_tokens",
+    # The context window filled up before max_tokens: for the caller it is the same
+    # "the answer was cut short" condition.
+    "model_context_window_exceeded": "max_tokens",
+    "stop_sequence": "stop_sequence",
+    "refusal": "refusal",
+}
+
+# Error types of Anthropic's error JSON ({"type": "error", "error": {"type": ...}}) for errors
+# that arrive as an SSE ``error`` event, where the HTTP status is already 200.
+_ERROR_TYPE_KINDS = {
+    "overloaded_error": ErrorKind.OVERLOADED,
+    "rate_limit_error": ErrorKind.RATE_LIMIT,
+    "api_error": ErrorKind.UNAVAILABLE,
+    "timeout_error": ErrorKind.TIMEOUT,
+    "authentication_error": ErrorKind.AUTH,
+    "permission_error": ErrorKind.AUTH,
+    "billing_error": ErrorKind.AUTH,
+    "invalid_request_error": ErrorKind.BAD_REQUEST,
+    "not_found_error": ErrorKind.BAD_REQUEST,
+    "request_too_large": ErrorKind.BAD_REQUEST,
+}
+
+_DATED_MODEL_ID = re.compile(r"^(?P<alias>.+)-\d{8}$")
+
+
+class _AnthropicClient(anthropic.AsyncAnthropic):
+    """The SDK client, sending an API key in ``x-api-key`` as the API reference documents."""
+
+    @property
+    @override
+    def auth_headers(self) -> dict[str, str]:
+        if self.api_key is not None:
+            return {"X-Api-Key": self.api_key}
+        return super().auth_headers
+
+    @property
+    @override
+    def user_agent(self) -> str:
+        # The SDK names the client class here; keep the stock value rather than ours.
+        return f"AsyncAnthropic/Python {anthropic.__version__}"
+
+
+def _build_client(credential: ResolvedCredential, base_url: str) -> anthropic.AsyncAnthropic:
+    # Exactly one of api_key / auth_token; the OAuth token wins when both are present, since a
+    # user who connected an account expects that account to be used.
+    token = credential.access_token or None
+    return _AnthropicClient(
+        api_key=None if token else credential.api_key,
+        auth_token=token,
+        base_url=base_url,
+        max_retries=0,
+        timeout=anthropic.Timeout(120.0, connect=CONNECT_TIMEOUT),
+        default_headers=dict(credential.extra_headers) or None,
+    )
+
+
+_clients: ClientCache[anthropic.AsyncAnthropic] = ClientCache(_build_client)
+
+
+class AnthropicAdapter:
+    """``ProviderAdapter`` for Anthropic's Messages API."""
+
+    name = PROVIDER
+    display_name = "Anthropic"
+    default_base_url = DEFAULT_BASE_URL
+    supports_embeddings = False
+    # Every request needs an API key or an OAuth token (see ResolvedCredential.usable).
+    requires_credential = True
+
+    # --- chat ----------------------------------------------------------------------------------
+
+    async def stream(
+        self, request: ChatRequest, credential: ResolvedCredential
+    ) -> AsyncIterator[Event]:
+        client = self._client(credential)
+        params = build_params(request)
+        state = _StreamState()
+        try:
+            events = await client.messages.create(
+                **params,
+                stream=True,
+                timeout=anthropic.Timeout(
+                    request.timeout, connect=min(CONNECT_TIMEOUT, request.timeout)
+                ),
+            )
+            async with events:
+                async for event in events:
+                    for normalised in state.feed(event):
+                        yield normalised
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise map_error(exc, content_started=state.content_started) from exc
+        if not state.stopped:
+            raise ProviderError(
+                ErrorKind.INTERRUPTED,
+                "Anthropic stream ended before message_stop",
+                provider=PROVIDER,
+            )
+        yield Usage(input_tokens=state.input_tokens, output_tokens=state.output_tokens)
+        yield Done(stop_reason=_STOP_REASONS.get(state.stop_reason, "other"))
+
+    # --- catalog and health --------------------------------------------------------------------
+
+    async def list_models(self, credential: ResolvedCredential) -> list[ModelSpec]:
+        from providers import catalog  # lazily: importing the adapter need not load the catalog
+
+        client = self._client(credential)
+        specs: dict[str, ModelSpec] = {}
+        try:
+            async for info in client.models.list(limit=100, timeout=HEALTH_TIMEOUT):
+                spec = _catalog_spec(catalog.get_spec, info.id) or _spec_from_api(info)
+                specs.setdefault(spec.id, spec)
+        except Exception as exc:
+            raise map_error(exc, content_started=False) from exc
+        return list(specs.values())
+
+    async def health_check(self, credential: ResolvedCredential) -> Health:
+        started = time.perf_counter()
+        try:
+            client = self._client(credential)
+            await client.models.list(limit=1, timeout=HEALTH_TIMEOUT)
+        except Exception as exc:
+            error = exc if isinstance(exc, ProviderError) else map_error(exc, content_started=False)
+            latency = (time.perf_counter() - started) * 1000
+            # The service answering "slow down" is up; anything else means we cannot use it.
+            pushing_back = error.kind in (ErrorKind.RATE_LIMIT, ErrorKind.OVERLOADED)
+            return Health(
+                status="degraded" if pushing_back else "down",
+                latency_ms=latency,
+                error=error.message,
+            )
+        latency = (time.perf_counter() - started) * 1000
+        return Health(
+            status="degraded" if latency > HEALTH_DEGRADED_MS else "healthy", latency_ms=latency
+        )
+
+    async def embed(
+        self, texts: Sequence[str], model: str, credential: ResolvedCredential
+    ) -> list[list[float]]:
+        raise ProviderError(
+            ErrorKind.BAD_REQUEST,
+            "Anthropic does not offer embeddings; configure Ollama or an OpenAI-compatible "
+            "embedding provider",
+            provider=PROVIDER,
+        )
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _client(self, credential: ResolvedCredential) -> anthropic.AsyncAnthropic:
+        if not credential.usable:
+            raise ProviderError(
+                ErrorKind.AUTH,
+                "no Anthropic credential: set an API key or connect an account",
+                provider=PROVIDER,
+            )
+        return _clients.get(credential, (credential.base_url or DEFAULT_BASE_URL).rstrip("/"))
+
+
+# --- request translation -----------------------------------------------------------------------
+
+
+def build_params(request: ChatRequest) -> dict[str, Any]:
+    """The keyword arguments of ``messages.create`` for a neutral request (without ``stream``)."""
+    system_parts = [request.system] if request.system else []
+    system_parts += [m.content for m in request.messages if m.role == "system" and m.content]
+    max_tokens = request.max_tokens or DEFAULT_MAX_TOKENS
+    params: dict[str, Any] = {
+        "model": request.model,
+        "messages": translate_history(request.messages),
+    }
+    if system_parts:
+        params["system"] = "\n\n".join(system_parts)
+    if request.tools:
+        params["tools"] = [
+            ToolParam(
+                name=tool.name,
+                description=tool.description,
+                input_schema=cast(Any, tool.parameters),
+            )
+            for tool in request.tools
+        ]
+    if request.reasoning and _BUDGET_THINKING_MODEL.match(request.model):
+        max_tokens, budget = thinking_budget(max_tokens)
+        params["thinking"] = ThinkingConfigEnabledParam(type="enabled", budget_tokens=budget)
+    elif request.reasoning:
+        max_tokens = request.max_tokens or DEFAULT_ADAPTIVE_MAX_TOKENS
+        params["thinking"] = ThinkingConfigAdaptiveParam(type="adaptive", display="summarized")
+    params["max_tokens"] = max_tokens
+    return params
+
+
+def thinking_budget(max_tokens: int) -> tuple[int, int]:
+    """(max_tokens, budget_tokens) honouring the API rule ``1024 <= budget < max_tokens``."""
+    budget = max(MIN_THINKING_BUDGET, min(max_tokens // 2, MAX_THINKING_BUDGET))
+    if budget >= max_tokens:
+        max_tokens += budget
+    return max_tokens, budget
+
+
+def translate_history(messages: Sequence[ChatMessage]) -> list[MessageParam]:
+    """Neutral history → Anthropic messages.
+
+    Consecutive assistant/thinking/tool_call entries form one assistant message (blocks in the
+    order they were produced); tool results become ``tool_result`` blocks of a user message;
+    consecutive messages of the same role are merged, as the API wants alternating roles.
+    System entries are lifted into the top-level ``system`` parameter by ``build_params``.
+    """
+    result: list[MessageParam] = []
+    for message in messages:
+        role: str
+        block: Any
+        if message.role == "system":
+            continue
+        if message.role == "user":
+            if not message.content:
+                continue
+            role, block = "user", TextBlockParam(type="text", text=message.content)
+        elif message.role == "tool_result":
+            role = "user"
+            block = ToolResultBlockParam(
+                type="tool_result",
+                tool_use_id=message.tool_call_id,
+                content=message.content,
+                is_error=message.is_error,
+            )
+        elif message.role == "assistant":
+            if not message.content:  # the API rejects empty text blocks
+                continue
+            role, block = "assistant", TextBlockParam(type="text", text=message.content)
+        elif message.role == "thinking":
+            if not message.signature:  # unsigned thinking cannot be sent back
+                continue
+            role = "assistant"
+            block = ThinkingBlockParam(
+                type="thinking", thinking=message.content, signature=message.signature
+            )
+        else:  # tool_call
+            role = "assistant"
+            block = ToolUseBlockParam(
+                type="tool_use",
+                id=message.tool_call_id,
+                name=message.tool_name,
+                input=dict(message.tool_arguments),
+            )
+        if result and result[-1]["role"] == role:
+            cast(list[Any], result[-1]["content"]).append(block)
+        else:
+            result.append(cast(MessageParam, {"role": role, "content": [block]}))
+    return result
+
+
+# --- response translation ----------------------------------------------------------------------
+
+
+class _StreamState:
+    """Turns raw stream events into normalised events and remembers what the stream said."""
+
+    def __init__(self) -> None:
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.stop_reason = ""
+        self.stopped = False
+        self.content_started = False
+        # index → [tool_use id, name, accumulated partial JSON]
+        self._tool_blocks: dict[int, list[str]] = {}
+
+    def feed(self, event: RawMessageStreamEvent) -> list[Event]:
+        if event.type == "message_start":
+            usage = event.message.usage
+            self.input_tokens = (
+                usage.input_tokens
+                + (usage.cache_read_input_tokens or 0)
+                + (usage.cache_creation_input_tokens or 0)
+            )
+            self.output_tokens = usage.output_tokens
+        elif event.type == "content_block_start":
+            block = event.content_block
+            if block.type == "tool_use":
+                self._tool_blocks[event.index] = [block.id, block.name, ""]
+        elif event.type == "content_block_delta":
+            delta = event.delta
+            if delta.type == "text_delta":
+                self.content_started = True
+                return [TextDelta(delta.text)] if delta.text else []
+            if delta.type == "thinking_delta":
+                self.content_started = True
+                return [ThinkingDelta(delta.thinking)] if delta.thinking else []
+            if delta.type == "signature_delta":
+                return [ThinkingDelta("", signature=delta.signature)]
+            if delta.type == "input_json_delta" and event.index in self._tool_blocks:
+                self._tool_blocks[event.index][2] += delta.partial_json
+        elif event.type == "content_block_stop":
+            tool = self._tool_blocks.pop(event.index, None)
+            if tool is not None:
+                self.content_started = True
+                return [ToolCall(call_id=tool[0], name=tool[1], arguments=_parse_input(tool))]
+        elif event.type == "message_delta":
+            if event.delta.stop_reason:
+                self.stop_reason = event.delta.stop_reason
+            totals = event.usage
+            # message_delta counts are cumulative for the whole message.
+            self.output_tokens = totals.output_tokens
+            if totals.input_tokens is not None:
+                self.input_tokens = (
+                    totals.input_tokens
+                    + (totals.cache_read_input_tokens or 0)
+                    + (totals.cache_creation_input_tokens or 0)
+                )
+        elif event.type == "message_stop":
+            self.stopped = True
+        return []
+
+
+def _parse_input(tool: list[str]) -> dict[str, Any]:
+    call_id, name, raw = tool
+    if not raw.strip():
+        return {}
+    try:
+        arguments = json.loads(raw)
+    except ValueError as exc:
+        raise ProviderError(
+            ErrorKind.INTERRUPTED,
+            f"Anthropic sent unparsable input for tool {name} ({call_id})",
+            provider=PROVIDER,
+        ) from exc
+    if not isinstance(arguments, dict):
+        raise ProviderError(
+            ErrorKind.BAD_REQUEST,
+            f"Anthropic sent a non-object input for tool {name} ({call_id})",
+            provider=PROVIDER,
+        )
+    return arguments
+
+
+# --- catalog -----------------------------------------------------------------------------------
+
+
+def _catalog_spec(get_spec: Any, model_id: str) -> ModelSpec | None:
+    """The catalog entry for a listed model, also under its alias when the id is dated."""
+    spec = cast("ModelSpec | None", get_spec(PROVIDER, model_id))
+    if spec is None and (dated := _DATED_MODEL_ID.match(model_id)):
+        spec = cast("ModelSpec | None", get_spec(PROVIDER, dated["alias"]))
+    return spec
+
+
+def _spec_from_api(info: Any) -> ModelSpec:
+    """A spec for a model the catalog does not know, from what the Models API says about it."""
+    capabilities = getattr(info, "capabilities", None)
+
+    def supported(name: str) -> bool:
+        capability = getattr(capabilities, name, None)
+        return bool(getattr(capability, "supported", False))
+
+    return ModelSpec(
+        provider=PROVIDER,
+        id=info.id,
+        display_name=info.display_name or info.id,
+        tier="standard",
+        context_window=getattr(info, "max_input_tokens", None) or 200_000,
+        max_output=getattr(info, "max_tokens", None) or DEFAULT_MAX_TOKENS,
+        tools=True,
+        vision=supported("image_input"),
+        reasoning=supported("thinking"),
+    )
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+def map_error(exc: BaseException, *, content_started: bool) -> ProviderError:
+    """Classify any exception raised while talking to Anthropic.
+
+    ``content_started`` says whether text, thinking or a tool call already reached the caller:
+    a failure after that point is an interruption whatever its cause, except a timeout.
+    """
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, (anthropic.APITimeoutError, httpx2.TimeoutException)):
+        return ProviderError(ErrorKind.TIMEOUT, "Anthropic timed out", provider=PROVIDER)
+    if isinstance(exc, anthropic.APIConnectionError):
+        cause = exc.__cause__ or exc
+        return ProviderError(
+            ErrorKind.UNAVAILABLE,
+            f"cannot reach Anthropic: {type(cause).__name__}: {cause}",
+            provider=PROVIDER,
+        )
+    if isinstance(exc, anthropic.APIStatusError):
+        return _map_status_error(exc, content_started=content_started)
+    if isinstance(exc, (httpx2.TransportError, httpx2.StreamError, ValueError)):
+        # The connection broke, or the stream carried something that is not an SSE event.
+        return ProviderError(
+            ErrorKind.INTERRUPTED,
+            f"Anthropic stream broke off: {type(exc).__name__}: {exc}",
+            provider=PROVIDER,
+        )
+    return ProviderError(
+        ErrorKind.INTERRUPTED if content_started else ErrorKind.UNAVAILABLE,
+        f"Anthropic request failed: {type(exc).__name__}: {exc}",
+        provider=PROVIDER,
+    )
+
+
+def _map_status_error(exc: anthropic.APIStatusError, *, content_started: bool) -> ProviderError:
+    status = exc.status_code
+    error_type = exc.type or ""
+    detail = exc.api_message or str(exc)
+    request_id = f" (request {exc.request_id})" if exc.request_id else ""
+    headers = exc.response.headers
+
+    if status < 400:
+        # An ``error`` event inside a 200 stream.
+        kind = _ERROR_TYPE_KINDS.get(error_type, ErrorKind.UNAVAILABLE)
+        if content_started:
+            kind = ErrorKind.INTERRUPTED
+        return ProviderError(
+            kind,
+            f"Anthropic stream error {error_type or 'unknown'}: {detail}{request_id}",
+            provider=PROVIDER,
+        )
+
+    if status in (401, 402, 403):
+        # 402 is billing: like a bad key, this credential is unusable until a person acts.
+        kind = ErrorKind.AUTH
+    elif status == 429:
+        kind = ErrorKind.RATE_LIMIT
+    elif status == 529 or error_type == "overloaded_error":
+        kind = ErrorKind.OVERLOADED
+    elif status in (408, 504):
+        kind = ErrorKind.TIMEOUT
+    elif status >= 500:
+        kind = ErrorKind.UNAVAILABLE
+    else:  # 400, 404, 413, 422 and the rest of 4xx: the request itself is wrong
+        kind = ErrorKind.BAD_REQUEST
+    return ProviderError(
+        kind,
+        f"Anthropic {status} {error_type or 'error'}: {detail}{request_id}",
+        provider=PROVIDER,
+        status=status,
+        retry_after=retry_after_seconds(headers),
+    )
