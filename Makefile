@@ -36,6 +36,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@$(BIN)/mosaic init >/dev/null  # mypy's Django plugin loads the settings
 	$(BIN)/mypy .
 
 format: install

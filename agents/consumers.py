@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from agents import gateway
+from agents.protocol import (
+    CommandExecute,
+    ConversationOpen,
+    FrameError,
+    MessageCancel,
+    MessageSend,
+    Ping,
+    error_frame,
+    parse_client_frame,
+)
+from mosaic.errors import MosaicError
+
+logger = logging.getLogger("mosaic.socket")
 
 CLOSE_UNAUTHENTICATED = 4401
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+    chat: gateway.ChatSession | None = None
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -18,18 +37,55 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        self.chat = gateway.ChatSession(
+            user=user, channel_name=self.channel_name, send=self.send_frame
+        )
         await self.accept()
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        try:
-            frame: Any = json.loads(text_data or "")
-        except ValueError:
-            await self.send_json({"type": "error", "code": "invalid_json", "message": "Frames must be JSON objects.", "retryable": False})
-            return
-        if isinstance(frame, dict) and frame.get("type") == "ping":
-            await self.send_json({"type": "pong"})
-            return
-        await self.send_json({"type": "error", "code": "unknown_type", "message": "Unknown frame type.", "retryable": False})
+    async def disconnect(self, code: int) -> None:
+        if self.chat is not None:
+            await gateway.close(self.chat)
 
-    async def send_json(self, payload: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(payload))
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.chat is None:
+            return
+        try:
+            frame = parse_client_frame(
+                text_data, max_bytes=settings.MOSAIC_MAX_MESSAGE_BYTES + 4096
+            )
+            if isinstance(frame, ConversationOpen):
+                await gateway.open_conversation(self.chat, frame)
+            elif isinstance(frame, MessageSend):
+                await gateway.handle_user_message(self.chat, frame)
+            elif isinstance(frame, CommandExecute):
+                await gateway.execute_command(self.chat, frame)
+            elif isinstance(frame, MessageCancel):
+                await gateway.cancel_turn(self.chat)
+            elif isinstance(frame, Ping):
+                await self.send_frame({"type": "pong"})
+        except FrameError as exc:
+            await self.send_frame(dict(error_frame(exc.code, exc.message)))
+        except MosaicError as exc:
+            await self.send_frame(dict(error_frame(exc.code, exc.message, retryable=exc.retryable)))
+        except Exception:
+            logger.exception("error handling a frame")
+            await self.send_frame(
+                dict(
+                    error_frame(
+                        "internal", "The server could not handle that frame.", retryable=True
+                    )
+                )
+            )
+
+    # --- group events ------------------------------------------------------------------------
+
+    async def chat_event(self, event: dict[str, Any]) -> None:
+        if self.chat is not None:
+            await gateway.deliver(self.chat, event)
+
+    async def chat_cancel(self, event: dict[str, Any]) -> None:
+        if self.chat is not None:
+            await gateway.on_cancel_event(self.chat)
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame, ensure_ascii=False, separators=(",", ":")))

@@ -18,7 +18,6 @@ from mosaic.accounts.auth import BearerTokenWebsocketMiddleware  # noqa: E402
 from mosaic.ws_urls import websocket_urlpatterns  # noqa: E402
 
 
-
 class BrowserOriginValidator(OriginValidator):  # type: ignore[misc]
     """Browsers must come from one of ALLOWED_HOSTS; clients without an Origin pass through.
 

@@ -9,6 +9,7 @@ HTTP/WebSocket, never to its internals): ``login``, ``chat``, ``conversations``,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import os
 import secrets
@@ -71,13 +72,17 @@ def _ensure_admin(interactive: bool) -> str:
         print("No admin user yet; let's create one.")
         username = input("Admin username [admin]: ").strip() or "admin"
         while not password:
-            password = getpass.getpass("Password (leave empty to generate one): ") or secrets.token_urlsafe(12)
+            password = getpass.getpass(
+                "Password (leave empty to generate one): "
+            ) or secrets.token_urlsafe(12)
     if not username:
         username = "admin"
     generated = not password
     if generated:
         password = secrets.token_urlsafe(12)
-    user_model.objects.create_superuser(username=username, email=os.environ.get("DJANGO_SUPERUSER_EMAIL", ""), password=password)
+    user_model.objects.create_superuser(
+        username=username, email=os.environ.get("DJANGO_SUPERUSER_EMAIL", ""), password=password
+    )
     if generated:
         return f"Created admin user {username!r} with password {password!r} (shown once; change it in the admin)."
     return f"Created admin user {username!r}."
@@ -106,12 +111,12 @@ def cmd_services(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         with _embedded_services(state):  # type: ignore[attr-defined]
-            print(f"PostgreSQL: {embedded_database_url(state)}\nRedis:      {embedded_redis_url(state)}")
+            print(
+                f"PostgreSQL: {embedded_database_url(state)}\nRedis:      {embedded_redis_url(state)}"
+            )
             print("Press Ctrl-C to stop them.")
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 stop.wait()
-            except KeyboardInterrupt:
-                pass
     except ServiceError as exc:
         raise CommandError(str(exc)) from None
     return 0
@@ -148,9 +153,52 @@ def cmd_run(args: argparse.Namespace) -> int:
             connections.close_all()
             python = sys.executable
             specs = [
-                ProcessSpec("web", [python, "-m", "daphne", "-b", host, "-p", str(port), "--proxy-headers", "mosaic.asgi:application"]),
-                ProcessSpec("worker", [python, "-m", "celery", "-A", "mosaic", "worker", "--loglevel", "INFO", "--concurrency", str(args.concurrency), "--hostname", f"worker-{os.getpid()}@%h"]),
-                ProcessSpec("beat", [python, "-m", "celery", "-A", "mosaic", "beat", "--loglevel", "INFO", "--pidfile", ""]),
+                ProcessSpec(
+                    "web",
+                    [
+                        python,
+                        "-m",
+                        "daphne",
+                        "-b",
+                        host,
+                        "-p",
+                        str(port),
+                        "--proxy-headers",
+                        "mosaic.asgi:application",
+                    ],
+                ),
+                ProcessSpec(
+                    "worker",
+                    [
+                        python,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "mosaic",
+                        "worker",
+                        "--loglevel",
+                        "INFO",
+                        "--concurrency",
+                        str(args.concurrency),
+                        "--hostname",
+                        f"worker-{os.getpid()}@%h",
+                    ],
+                ),
+                ProcessSpec(
+                    "beat",
+                    [
+                        python,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "mosaic",
+                        "beat",
+                        "--loglevel",
+                        "INFO",
+                        "--pidfile",
+                        "",
+                    ],
+                ),
             ]
             supervisor = Supervisor(specs)
             supervisor.start()
@@ -190,9 +238,7 @@ def _check_port_free(host: str, port: int) -> None:
 
 def cmd_test(args: argparse.Namespace) -> int:
     from mosaic.local import ensure_local_secrets, state_dir
-    from mosaic.services import ServiceError
-
-    from mosaic.services import embedded_redis_url
+    from mosaic.services import ServiceError, embedded_redis_url
 
     state = state_dir()
     ensure_local_secrets(state)
@@ -240,7 +286,9 @@ def cmd_createuser(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         raise CommandError(" ".join(exc.messages)) from None
     if args.staff:
-        user_model.objects.create_superuser(username=args.username, email=args.email, password=password)
+        user_model.objects.create_superuser(
+            username=args.username, email=args.email, password=password
+        )
     else:
         user_model.objects.create_user(username=args.username, email=args.email, password=password)
     print(f"Created {'admin ' if args.staff else ''}user {args.username!r}.")
@@ -269,12 +317,16 @@ def cmd_login(args: argparse.Namespace) -> int:
 
     server = (args.server or client_config.load().server or "http://127.0.0.1:8000").rstrip("/")
     username = args.username or input("Username: ").strip()
-    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
+    password = (
+        sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
+    )
     try:
         token = ApiClient(server).issue_token(username, password)
     except ClientError as exc:
         raise CommandError(str(exc)) from None
-    path = client_config.save(client_config.ClientConfig(server=server, token=token, username=username))
+    path = client_config.save(
+        client_config.ClientConfig(server=server, token=token, username=username)
+    )
     print(f"Logged in to {server} as {username}. Token saved to {path} (mode 0600).")
     return 0
 
@@ -289,17 +341,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("init", help="create the state directory and local secrets")
     p.set_defaults(func=cmd_init)
 
-    p = sub.add_parser("run", help="start everything (database, Redis, web, worker, beat) in the foreground")
+    p = sub.add_parser(
+        "run", help="start everything (database, Redis, web, worker, beat) in the foreground"
+    )
     p.add_argument("--host", default=os.environ.get("MOSAIC_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("MOSAIC_PORT", "8000")))
     p.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
     p.add_argument("--no-input", action="store_true", help="never prompt (for scripts)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("services", help="run only the embedded PostgreSQL and Redis in the foreground")
+    p = sub.add_parser(
+        "services", help="run only the embedded PostgreSQL and Redis in the foreground"
+    )
     p.set_defaults(func=cmd_services)
 
-    p = sub.add_parser("test", help="run the test suite against real servers (extra args go to pytest)")
+    p = sub.add_parser(
+        "test", help="run the test suite against real servers (extra args go to pytest)"
+    )
     p.add_argument("pytest_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_test)
 

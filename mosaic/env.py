@@ -83,7 +83,9 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return number
 
 
-def env_float(name: str, default: float, *, minimum: float = 0.0, maximum: float | None = None) -> float:
+def env_float(
+    name: str, default: float, *, minimum: float = 0.0, maximum: float | None = None
+) -> float:
     value = _raw(name)
     if value is None or value == "":
         return default

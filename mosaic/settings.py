@@ -7,6 +7,7 @@ directory, with secrets generated once by ``mosaic init`` into ``<state>/mosaic.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -104,11 +105,13 @@ DATABASE_URL = env.env_url(
     embedded_database_url(STATE_DIR),
     schemes=("postgres", "postgresql", "pgsql"),
 )
-EMBEDDED_POSTGRES = "DATABASE_URL" not in env.os.environ and not env.env_str("DATABASE_URL_FILE")
+EMBEDDED_POSTGRES = "DATABASE_URL" not in os.environ and not env.env_str("DATABASE_URL_FILE")
 
 
 def _database_config(url: str) -> dict[str, Any]:
-    config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=0, conn_health_checks=True))
+    config: dict[str, Any] = dict(
+        dj_database_url.parse(url, conn_max_age=0, conn_health_checks=True)
+    )
     # A unix-socket URL carries the socket directory as ?host=…; Django wants it in HOST.
     options = config.setdefault("OPTIONS", {})
     if not config.get("HOST") and "host" in options:
@@ -120,8 +123,10 @@ DATABASES = {"default": _database_config(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer, Celery broker, cache ------------------------------------------------
-REDIS_URL = env.env_url("REDIS_URL", embedded_redis_url(STATE_DIR), schemes=("redis", "rediss", "unix"))
-EMBEDDED_REDIS = "REDIS_URL" not in env.os.environ
+REDIS_URL = env.env_url(
+    "REDIS_URL", embedded_redis_url(STATE_DIR), schemes=("redis", "rediss", "unix")
+)
+EMBEDDED_REDIS = "REDIS_URL" not in os.environ
 
 
 def _celery_broker_url(url: str) -> str:
@@ -177,6 +182,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "mosaic.api_errors.handle_exception",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
@@ -197,7 +203,9 @@ ANTHROPIC_BASE_URL = env.env_url("ANTHROPIC_BASE_URL", "https://api.anthropic.co
 OPENAI_API_KEY = env.env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env.env_url("OPENAI_BASE_URL", "https://api.openai.com/v1", schemes=_HTTP)
 OPENROUTER_API_KEY = env.env_str("OPENROUTER_API_KEY")
-OPENROUTER_BASE_URL = env.env_url("OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1", schemes=_HTTP)
+OPENROUTER_BASE_URL = env.env_url(
+    "OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1", schemes=_HTTP
+)
 ZAI_API_KEY = env.env_str("ZAI_API_KEY")
 ZAI_BASE_URL = env.env_url("ZAI_BASE_URL", "https://api.z.ai/api/paas/v4", schemes=_HTTP)
 OLLAMA_BASE_URL = env.env_url("OLLAMA_BASE_URL", "http://localhost:11434", schemes=_HTTP)

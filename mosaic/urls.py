@@ -15,6 +15,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/auth/token", TokenIssueApi.as_view(), name="auth-token"),
     path("api/auth/me", MeApi.as_view(), name="auth-me"),
+    path("api/", include("conversations.urls")),
+    path("api/", include("agents.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api-auth/", include("rest_framework.urls")),

@@ -83,12 +83,23 @@ class LiveProcess:
                 self.proc.wait()
 
 
-def start_daphne(tmp_path: Path, env_extra: dict[str, str] | None = None, port: int = 0) -> LiveProcess:
+def start_daphne(
+    tmp_path: Path, env_extra: dict[str, str] | None = None, port: int = 0
+) -> LiveProcess:
     port = port or free_port()
     log_path = tmp_path / f"daphne-{port}.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "mosaic.asgi:application"],
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "mosaic.asgi:application",
+            ],
             cwd=PROJECT_DIR,
             env=server_env(env_extra),
             stdout=log,
@@ -108,7 +119,9 @@ def start_daphne(tmp_path: Path, env_extra: dict[str, str] | None = None, port: 
 
 
 @contextlib.contextmanager
-def running_daphne(tmp_path: Path, env_extra: dict[str, str] | None = None) -> Iterator[LiveProcess]:
+def running_daphne(
+    tmp_path: Path, env_extra: dict[str, str] | None = None
+) -> Iterator[LiveProcess]:
     live = start_daphne(tmp_path, env_extra)
     try:
         yield live
@@ -120,7 +133,7 @@ def start_celery_worker(tmp_path: Path, env_extra: dict[str, str] | None = None)
     log_path = tmp_path / "celery-worker.log"
     node = f"test-{os.getpid()}-{time.monotonic_ns()}@%h"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "mosaic", "worker", "--loglevel", "INFO",
              "--concurrency", "1", "--pool", "solo", "--hostname", node, "--without-mingle", "--without-gossip"],
             cwd=PROJECT_DIR,

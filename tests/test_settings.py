@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 GOOD_KEY = "k" * 50
 
 
-def run_check(env_overrides: dict[str, str | None], *args: str) -> subprocess.CompletedProcess[str]:
+def run_check(
+    env_overrides: Mapping[str, str | None], *args: str
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "MOSAIC_ENCRYPTION_KEYS"}}
     env["MOSAIC_STATE_DIR"] = str(PROJECT_DIR / "var" / "nonexistent-settings-test")
     env["SECRET_KEY"] = GOOD_KEY
@@ -44,7 +47,10 @@ def run_check(env_overrides: dict[str, str | None], *args: str) -> subprocess.Co
         ({"DATABASE_URL": "mysql://db/mosaic"}, "DATABASE_URL must be a URL starting with"),
         ({"REDIS_URL": "memcached://x"}, "REDIS_URL must be a URL starting with"),
         ({"MOSAIC_ENCRYPTION_KEYS": None}, "MOSAIC_ENCRYPTION_KEYS is not set"),
-        ({"MOSAIC_PROVIDER_HEALTH_INTERVAL": "soon"}, "MOSAIC_PROVIDER_HEALTH_INTERVAL must be a whole number"),
+        (
+            {"MOSAIC_PROVIDER_HEALTH_INTERVAL": "soon"},
+            "MOSAIC_PROVIDER_HEALTH_INTERVAL must be a whole number",
+        ),
         ({"MOSAIC_CONTEXT_THRESHOLD": "1.5"}, "MOSAIC_CONTEXT_THRESHOLD must be between"),
         ({"ANTHROPIC_BASE_URL": "api.anthropic.com"}, "ANTHROPIC_BASE_URL must be a URL"),
         ({"SECRET_KEY": None, "SECRET_KEY_FILE": "/nonexistent/secret"}, "SECRET_KEY_FILE names"),
@@ -93,6 +99,9 @@ def test_embedded_defaults_are_postgres_and_redis_never_sqlite(settings: object)
     from django.conf import settings as django_settings
 
     assert django_settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-    assert django_settings.CHANNEL_LAYERS["default"]["BACKEND"].startswith("channels_redis.")
-    assert django_settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
-    assert django_settings.CELERY_BROKER_URL.startswith(("redis", "rediss", "redis+socket"))
+    assert str(django_settings.CHANNEL_LAYERS["default"]["BACKEND"]).startswith("channels_redis.")
+    assert (
+        django_settings.CACHES["default"]["BACKEND"]
+        == "django.core.cache.backends.redis.RedisCache"
+    )
+    assert str(django_settings.CELERY_BROKER_URL).startswith(("redis", "rediss", "redis+socket"))

@@ -40,7 +40,11 @@ class MeApi(APIView):
     @extend_schema(
         responses=inline_serializer(
             "Me",
-            {"id": serializers.IntegerField(), "username": serializers.CharField(), "is_staff": serializers.BooleanField()},
+            {
+                "id": serializers.IntegerField(),
+                "username": serializers.CharField(),
+                "is_staff": serializers.BooleanField(),
+            },
         )
     )
     def get(self, request: Request) -> Response:

@@ -7,10 +7,10 @@ from django.utils import timezone
 from mosaic.accounts.models import ApiToken, hash_token
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 
-def user_for_token(raw: str) -> AbstractBaseUser | None:
+def user_for_token(raw: str) -> User | None:
     """The active user a valid, unexpired, unrevoked token belongs to, or None."""
     if not raw or len(raw) > 200:
         return None

@@ -11,9 +11,9 @@ from django.utils import timezone
 from mosaic.accounts.models import ApiToken, hash_token
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
-TOKEN_PREFIX = "mos_"
+TOKEN_PREFIX = "mos_"  # noqa: S105 - a public prefix, not a secret
 
 
 class InvalidCredentials(Exception):
@@ -28,7 +28,7 @@ def token_issue(*, username: str, password: str, name: str = "api") -> tuple[Api
     return token_create(user=user, name=name)
 
 
-def token_create(*, user: AbstractBaseUser, name: str = "api") -> tuple[ApiToken, str]:
+def token_create(*, user: User, name: str = "api") -> tuple[ApiToken, str]:
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user=user,
@@ -40,7 +40,9 @@ def token_create(*, user: AbstractBaseUser, name: str = "api") -> tuple[ApiToken
     return token, raw
 
 
-def token_revoke(*, user: AbstractBaseUser, raw: str) -> bool:
+def token_revoke(*, user: User, raw: str) -> bool:
     return bool(
-        ApiToken.objects.filter(user=user, token_hash=hash_token(raw), revoked=False).update(revoked=True)
+        ApiToken.objects.filter(user=user, token_hash=hash_token(raw), revoked=False).update(
+            revoked=True
+        )
     )

@@ -30,7 +30,9 @@ def load() -> ClientConfig:
     except (OSError, ValueError):
         return ClientConfig()
     return ClientConfig(
-        server=str(data.get("server", "")), token=str(data.get("token", "")), username=str(data.get("username", ""))
+        server=str(data.get("server", "")),
+        token=str(data.get("token", "")),
+        username=str(data.get("username", "")),
     )
 
 

@@ -27,7 +27,9 @@ class ApiClient:
         except httpx.HTTPError as exc:
             raise ClientError(f"request to {self.server} failed: {exc}") from None
         if response.status_code == 401:
-            raise ClientError("the server did not accept your credentials; run `mosaic login` again.")
+            raise ClientError(
+                "the server did not accept your credentials; run `mosaic login` again."
+            )
         if response.status_code == 404:
             raise ClientError(_detail(response) or "not found.")
         if response.status_code >= 400:
@@ -38,9 +40,13 @@ class ApiClient:
 
     def issue_token(self, username: str, password: str) -> str:
         try:
-            response = self._client.post("/api/auth/token", json={"username": username, "password": password})
+            response = self._client.post(
+                "/api/auth/token", json={"username": username, "password": password}
+            )
         except httpx.ConnectError:
-            raise ClientError(f"cannot reach the Mosaic server at {self.server}; is it running?") from None
+            raise ClientError(
+                f"cannot reach the Mosaic server at {self.server}; is it running?"
+            ) from None
         if response.status_code == 401:
             raise ClientError("invalid username or password.")
         if response.status_code != 201:

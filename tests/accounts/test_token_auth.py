@@ -17,14 +17,17 @@ def test_token_is_issued_for_valid_credentials(alice: Any) -> None:
     )
     assert response.status_code == 201
     token = response.json()["token"]
-    assert token.startswith("mos_") and len(token) > 40
+    assert token.startswith("mos_")
+    assert len(token) > 40
     me = APIClient(HTTP_AUTHORIZATION=f"Bearer {token}").get("/api/auth/me")
     assert me.status_code == 200
     assert me.json()["username"] == "alice"
 
 
 def test_wrong_password_is_rejected_without_a_token(alice: Any) -> None:
-    response = APIClient().post("/api/auth/token", {"username": "alice", "password": "nope"}, format="json")
+    response = APIClient().post(
+        "/api/auth/token", {"username": "alice", "password": "nope"}, format="json"
+    )
     assert response.status_code == 401
     assert "token" not in response.json()
     assert not ApiToken.objects.exists()
@@ -43,7 +46,9 @@ def test_only_the_hash_of_a_token_is_stored(alice: Any) -> None:
     assert raw not in {stored.token_hash, stored.prefix}
 
 
-@pytest.mark.parametrize("header", ["Bearer mos_forged", "Bearer ", "Token abc", "Basic YWxpY2U6eA=="])
+@pytest.mark.parametrize(
+    "header", ["Bearer mos_forged", "Bearer ", "Token abc", "Basic YWxpY2U6eA=="]
+)
 def test_bad_or_foreign_authorization_is_unauthenticated(alice: Any, header: str) -> None:
     response = APIClient(HTTP_AUTHORIZATION=header).get("/api/auth/me")
     assert response.status_code in (401, 403)
@@ -52,7 +57,9 @@ def test_bad_or_foreign_authorization_is_unauthenticated(alice: Any, header: str
 
 def test_expired_and_revoked_tokens_are_rejected(alice: Any) -> None:
     expired, revoked = token_for(alice), token_for(alice)
-    ApiToken.objects.filter(token_hash=hash_token(expired)).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    ApiToken.objects.filter(token_hash=hash_token(expired)).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
     ApiToken.objects.filter(token_hash=hash_token(revoked)).update(revoked=True)
     for raw in (expired, revoked):
         assert APIClient(HTTP_AUTHORIZATION=f"Bearer {raw}").get("/api/auth/me").status_code == 401

@@ -39,8 +39,10 @@ async def test_bearer_token_connects_and_ping_answers_pong(alice: Any) -> None:
         [(b"authorization", b"Token abc")],
     ],
 )
-async def test_unauthenticated_socket_is_closed_with_4401(db: None, headers: list[tuple[bytes, bytes]]) -> None:
-    communicator, connected, _ = await connect(headers)
+async def test_unauthenticated_socket_is_closed_with_4401(
+    db: None, headers: list[tuple[bytes, bytes]]
+) -> None:
+    communicator, _, _ = await connect(headers)
     # Accepted then closed, so that the client sees the application's close code.
     output = await communicator.receive_output(timeout=5)
     if output["type"] == "websocket.accept":
@@ -55,7 +57,9 @@ async def test_session_cookie_connects(alice: Any) -> None:
     client = Client()
     await sync_to_async(client.force_login)(alice)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
-    communicator, connected, _ = await connect([(b"cookie", cookie), (b"origin", b"http://localhost")])
+    communicator, connected, _ = await connect(
+        [(b"cookie", cookie), (b"origin", b"http://localhost")]
+    )
     assert connected
     await communicator.send_json_to({"type": "ping"})
     assert await communicator.receive_json_from(timeout=5) == {"type": "pong"}
@@ -66,7 +70,7 @@ async def test_foreign_origin_is_refused(alice: Any) -> None:
     from asgiref.sync import sync_to_async
 
     token = await sync_to_async(token_for)(alice)
-    communicator, connected, _ = await connect(
+    _, connected, _ = await connect(
         [(b"authorization", f"Bearer {token}".encode()), (b"origin", b"https://evil.example")]
     )
     assert not connected

@@ -22,7 +22,9 @@ async def test_daphne_socket_authenticates_with_bearer_and_rejects_without(
     token = await sync_to_async(token_for)(alice)
     server = await sync_to_async(live_server_factory)()
 
-    async with websockets.connect(server.ws_url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+    async with websockets.connect(
+        server.ws_url, additional_headers={"Authorization": f"Bearer {token}"}
+    ) as ws:
         await ws.send(json.dumps({"type": "ping"}))
         assert json.loads(await ws.recv()) == {"type": "pong"}
 
@@ -39,7 +41,11 @@ async def test_token_endpoint_over_real_http(alice: Any, live_server_factory: An
 
     server = await sync_to_async(live_server_factory)()
     async with httpx.AsyncClient(base_url=server.http_url) as client:
-        issued = await client.post("/api/auth/token", json={"username": "alice", "password": "alice-Secret-pw-1"})
+        issued = await client.post(
+            "/api/auth/token", json={"username": "alice", "password": "alice-Secret-pw-1"}
+        )
         assert issued.status_code == 201
-        me = await client.get("/api/auth/me", headers={"Authorization": f"Bearer {issued.json()['token']}"})
+        me = await client.get(
+            "/api/auth/me", headers={"Authorization": f"Bearer {issued.json()['token']}"}
+        )
     assert me.json()["username"] == "alice"

@@ -17,7 +17,9 @@ def test_vector_extension_is_installed_by_migration() -> None:
 @pytest.mark.django_db
 def test_vector_distance_works() -> None:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT '[1,0,0]'::vector <=> '[0,1,0]'::vector, '[1,2]'::halfvec <-> '[1,2]'::halfvec")
+        cursor.execute(
+            "SELECT '[1,0,0]'::vector <=> '[0,1,0]'::vector, '[1,2]'::halfvec <-> '[1,2]'::halfvec"
+        )
         cosine, l2 = cursor.fetchone()
     assert cosine == pytest.approx(1.0)
     assert l2 == pytest.approx(0.0)
