@@ -242,6 +242,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
     state = state_dir()
     ensure_local_secrets(state)
+    (state / "static").mkdir(exist_ok=True)
     env = dict(os.environ)
     if "REDIS_URL" not in env:
         # Tests get their own Redis database so that they never touch a local run's keys.

@@ -112,3 +112,58 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture
+def upstreams(
+    settings: Any,
+    fake_anthropic: Any,
+    fake_ollama: Any,
+    fake_openai: Any,
+    fake_openrouter: Any,
+    fake_zai: Any,
+) -> dict[str, str]:
+    """Point every provider at its fake, with system-wide keys; returns the same as env vars
+    for server subprocesses (``live_server_factory(upstreams)``)."""
+    env = {
+        "ANTHROPIC_BASE_URL": fake_anthropic.base_url,
+        "ANTHROPIC_API_KEY": "sk-ant-test-system-key",
+        "OPENAI_BASE_URL": fake_openai.base_url + "/v1",
+        "OPENAI_API_KEY": "sk-openai-test-system-key",
+        "OPENROUTER_BASE_URL": fake_openrouter.api_base,
+        "OPENROUTER_API_KEY": "sk-or-test-system-key",
+        "ZAI_BASE_URL": fake_zai.api_base,
+        "ZAI_API_KEY": "zai-test-system-key",
+        "OLLAMA_BASE_URL": fake_ollama.base_url,
+    }
+    for key, value in env.items():
+        setattr(settings, key, value)
+    return env
+
+
+SEED_MIGRATIONS = ["agents.migrations.0002_system_agents", "routing.migrations.0002_default_rules"]
+
+
+def _run_seed_migrations() -> None:
+    """Data migrations seed system agents and default rules; a transactional test's flush
+    removes them, so they are applied again (they are idempotent)."""
+    import importlib
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.db import connection
+
+    schema_editor = SimpleNamespace(connection=connection)
+    for module_name in SEED_MIGRATIONS:
+        importlib.import_module(module_name).seed(apps, schema_editor)
+
+
+@pytest.fixture(autouse=True)
+def _seed_data(request: pytest.FixtureRequest) -> None:
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or (
+        marker is not None and marker.kwargs.get("transaction")
+    )
+    if transactional:
+        request.getfixturevalue("transactional_db")
+        _run_seed_migrations()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
@@ -55,3 +55,11 @@ class BearerTokenWebsocketMiddleware:
                 user = await database_sync_to_async(user_for_token)(raw) if raw else None
                 scope = {**scope, "user": user or AnonymousUser()}
         return await self.app(scope, receive, send)
+
+
+def acting_user(request: Request) -> User:
+    """The authenticated user of an API request (views require IsAuthenticated)."""
+    user = request.user
+    if not user.is_authenticated:
+        raise exceptions.NotAuthenticated()
+    return user

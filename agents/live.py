@@ -1,0 +1,84 @@
+"""Shared state of running turns, in Redis, so that every daphne process sees the same thing.
+
+Per conversation (keys always carry the owner's id, M2-008):
+- ``mosaic:u{user}:c{conv}:turn``: held while a turn runs (one turn at a time per conversation);
+- ``mosaic:u{user}:c{conv}:live``: the text and thinking deltas of the running turn, in order,
+  so that a socket joining mid-stream can be given what was said so far, then the rest,
+  without gaps or repeats (each delta carries its index in this list);
+- fan-out to sockets goes through the Channels layer group ``conv.{user}.{conv}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from typing import Any
+
+import redis.asyncio as aioredis
+from django.conf import settings
+
+TURN_TTL = 15 * 60  # a crashed process's lock expires; a real turn refreshes it
+LIVE_TTL = 15 * 60
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis[str]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def redis_client() -> aioredis.Redis[str]:
+    """One client per event loop (a pool bound to another loop cannot be used)."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+        _clients[loop] = client
+    return client
+
+
+def group_name(user_id: int, conversation_id: Any) -> str:
+    return f"conv.{user_id}.{conversation_id}"
+
+
+def _key(user_id: int, conversation_id: Any, suffix: str) -> str:
+    return f"mosaic:u{user_id}:c{conversation_id}:{suffix}"
+
+
+async def turn_acquire(user_id: int, conversation_id: Any, turn_id: str) -> bool:
+    client = redis_client()
+    key = _key(user_id, conversation_id, "turn")
+    acquired = bool(await client.set(key, turn_id, nx=True, ex=TURN_TTL))
+    if acquired:
+        await client.delete(_key(user_id, conversation_id, "live"))
+    return acquired
+
+
+async def turn_release(user_id: int, conversation_id: Any, turn_id: str) -> None:
+    client = redis_client()
+    key = _key(user_id, conversation_id, "turn")
+    # Release only our own lock (compare-and-delete), then drop the buffer.
+    script = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1], KEYS[2]) end return 0"
+    await client.eval(script, 2, key, _key(user_id, conversation_id, "live"), turn_id)  # type: ignore[no-untyped-call]
+
+
+async def turn_running(user_id: int, conversation_id: Any) -> bool:
+    return bool(await redis_client().exists(_key(user_id, conversation_id, "turn")))
+
+
+async def live_append(user_id: int, conversation_id: Any, frame: dict[str, Any]) -> int:
+    """Record a delta of the running turn; returns its index (1-based)."""
+    key = _key(user_id, conversation_id, "live")
+    pipe = redis_client().pipeline(transaction=False)
+    pipe.rpush(key, json.dumps(frame, separators=(",", ":")))
+    pipe.expire(key, LIVE_TTL)
+    index, _ = await pipe.execute()
+    return int(index)
+
+
+async def live_snapshot(user_id: int, conversation_id: Any) -> tuple[str, list[dict[str, Any]]]:
+    """The running turn's id ("" if none) and its deltas so far, read together."""
+    pipe = redis_client().pipeline(transaction=True)
+    pipe.get(_key(user_id, conversation_id, "turn"))
+    pipe.lrange(_key(user_id, conversation_id, "live"), 0, -1)
+    turn, raw = await pipe.execute()
+    return (turn or ""), [json.loads(item) for item in raw]

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from agents.tools import Tool, ToolContext, ToolError, register
+from conversations import selectors
+from mosaic.errors import InvalidInput
+
+
+def _search(context: ToolContext, query: str, limit: int) -> list[dict[str, Any]]:
+    # Scoped to the session's user: the model cannot ask for anyone else's conversations.
+    rows = selectors.conversation_search(user=context.user, query=query)[:limit]
+    return [
+        {
+            "conversation_id": str(row.conversation_id),
+            "conversation_title": row.conversation_title,  # type: ignore[attr-defined]
+            "role": row.role,
+            "date": row.created_at.date().isoformat(),
+            "excerpt": row.raw_snippet.replace("\x02", "").replace("\x03", ""),  # type: ignore[attr-defined]
+        }
+        for row in rows
+    ]
+
+
+async def conversation_search(context: ToolContext, arguments: dict[str, Any]) -> str:
+    try:
+        results = await sync_to_async(_search)(
+            context, arguments["query"], int(arguments.get("limit", 5))
+        )
+    except InvalidInput as exc:
+        raise ToolError(exc.message) from None
+    if not results:
+        return "No matching messages in your conversations."
+    return json.dumps(results, ensure_ascii=False)
+
+
+register(
+    Tool(
+        name="conversation_search",
+        description="Full-text search over the user's own past conversations; returns excerpts.",
+        parameters={
+            "type": "object",
+            "properties": {
+                "query": {"type": "string", "minLength": 1, "maxLength": 500},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 20, "default": 5},
+            },
+            "required": ["query"],
+            "additionalProperties": False,
+        },
+        run=conversation_search,
+    )
+)

@@ -1,0 +1,137 @@
+"""Reads of conversations and messages. Every function takes the acting user and scopes by it."""
+
+from __future__ import annotations
+
+import html
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
+from django.db.models import Count, F, Q, QuerySet
+
+from conversations.models import Conversation, Message
+from mosaic.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+MAX_QUERY_LENGTH = 500
+_MARK_START, _MARK_STOP = "\x02", "\x03"
+
+
+def _as_uuid(value: Any) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound("Conversation not found.") from None
+
+
+def conversation_get(*, user: User, conversation_id: Any) -> Conversation:
+    try:
+        return Conversation.objects.get(pk=_as_uuid(conversation_id), owner=user)
+    except Conversation.DoesNotExist:
+        raise NotFound("Conversation not found.") from None
+
+
+_MESSAGE_COUNT = Count("messages", filter=~Q(messages__role=Message.Role.CHECKPOINT))
+
+
+def conversation_list(*, user: User, archived: bool = False) -> QuerySet[Conversation]:
+    return (
+        Conversation.objects.filter(owner=user, archived=archived)
+        .annotate(message_count=_MESSAGE_COUNT)
+        .order_by("-updated_at")
+    )
+
+
+def conversation_detail(*, user: User, conversation_id: Any) -> Conversation:
+    conversation = (
+        Conversation.objects.filter(owner=user, pk=_as_uuid(conversation_id))
+        .annotate(message_count=_MESSAGE_COUNT)
+        .first()
+    )
+    if conversation is None:
+        raise NotFound("Conversation not found.")
+    return conversation
+
+
+def message_list(*, user: User, conversation_id: Any) -> QuerySet[Message]:
+    conversation = conversation_get(user=user, conversation_id=conversation_id)
+    return Message.objects.filter(conversation=conversation).order_by("sequence")
+
+
+def message_find_by_client_id(
+    *, user: User, conversation_id: Any, client_id: str
+) -> Message | None:
+    return (
+        Message.objects.filter(
+            conversation_id=_as_uuid(conversation_id), conversation__owner=user, client_id=client_id
+        )
+        .only("id", "sequence", "conversation_id", "client_id", "content", "role", "created_at")
+        .first()
+    )
+
+
+def has_reply_after(*, user: User, message: Message) -> bool:
+    return Message.objects.filter(
+        conversation_id=message.conversation_id,
+        conversation__owner=user,
+        sequence__gt=message.sequence,
+        role__in=[Message.Role.ASSISTANT, Message.Role.TOOL_CALL],
+    ).exists()
+
+
+def context_messages(*, user: User, conversation_id: Any) -> tuple[Message | None, list[Message]]:
+    """The latest checkpoint (if any) and the messages after what it covers, oldest first.
+
+    Two indexed queries: the newest checkpoint row, then the rows after its range.
+    """
+    conversation_uuid = _as_uuid(conversation_id)
+    base = Message.objects.filter(conversation_id=conversation_uuid, conversation__owner=user)
+    checkpoint = base.filter(role=Message.Role.CHECKPOINT).order_by("-sequence").first()
+    rows = base.exclude(role=Message.Role.CHECKPOINT).exclude(
+        status__in=[Message.Status.FAILED, Message.Status.STREAMING]
+    )
+    if checkpoint is not None and checkpoint.covers_to is not None:
+        rows = rows.filter(sequence__gt=checkpoint.covers_to)
+    return checkpoint, list(rows.order_by("sequence").defer("search_vector"))
+
+
+def conversation_search(*, user: User, query: str) -> QuerySet[Message]:
+    """Full-text search over the user's own messages, best first, with a safe HTML snippet.
+
+    ``websearch_to_tsquery`` accepts any string (quotes, ``-``, ``or``) without syntax errors, so
+    hostile input is just a query; the snippet's text is HTML-escaped before ``<mark>`` is added.
+    """
+    query = (query or "").strip()
+    if not query:
+        raise InvalidInput("The search query is empty.")
+    if len(query) > MAX_QUERY_LENGTH:
+        raise InvalidInput(f"The search query is longer than {MAX_QUERY_LENGTH} characters.")
+    search = SearchQuery(query, search_type="websearch", config="english")
+    return (
+        Message.objects.filter(
+            conversation__owner=user,
+            role__in=[Message.Role.USER, Message.Role.ASSISTANT],
+            search_vector=search,
+        )
+        .annotate(
+            rank=SearchRank(F("search_vector"), search),
+            raw_snippet=SearchHeadline(
+                "content",
+                search,
+                config="english",
+                start_sel=_MARK_START,
+                stop_sel=_MARK_STOP,
+                max_fragments=2,
+                max_words=30,
+                min_words=8,
+            ),
+            conversation_title=F("conversation__title"),
+        )
+        .order_by("-rank", "-created_at")
+    )
+
+
+def safe_snippet(raw: str) -> str:
+    return html.escape(raw).replace(_MARK_START, "<mark>").replace(_MARK_STOP, "</mark>")

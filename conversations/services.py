@@ -1,0 +1,187 @@
+"""Writes to conversations and messages. Every function takes the acting user and scopes by it.
+
+Sequence numbers are handed out by one ``UPDATE … RETURNING`` on the conversation row inside
+the same transaction as the INSERT, so concurrent writers (two sockets, two processes) never
+collide and a failed insert gives its numbers back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, connection, transaction
+
+from conversations.models import Conversation, Message
+from conversations.selectors import _as_uuid, conversation_get, message_find_by_client_id
+from conversations.tokens import estimate_tokens
+from mosaic.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+TITLE_LENGTH = 80
+CLIENT_ID_LENGTH = 64
+
+
+@dataclass
+class MessageDraft:
+    """A message to append; ``id`` may be chosen in advance (streamed rows are announced first)."""
+
+    role: str
+    content: str = ""
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    status: str = Message.Status.COMPLETE
+    tool_call_id: str = ""
+    tool_name: str = ""
+    tool_arguments: dict[str, Any] | None = None
+    is_error: bool = False
+    provider: str = ""
+    model: str = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: int | None = None
+    routing: dict[str, Any] | None = None
+    covers_from: int | None = None
+    covers_to: int | None = None
+    client_id: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def conversation_create(*, user: User, title: str = "", agent_slug: str = "") -> Conversation:
+    return Conversation.objects.create(
+        owner=user, title=title[:TITLE_LENGTH], agent_slug=agent_slug
+    )
+
+
+def conversation_update(
+    *, user: User, conversation_id: Any, title: str | None = None, archived: bool | None = None
+) -> Conversation:
+    conversation = conversation_get(user=user, conversation_id=conversation_id)
+    if title is not None:
+        conversation.title = title.strip()[:200]
+    if archived is not None:
+        conversation.archived = archived
+    conversation.save(update_fields=["title", "archived", "updated_at"])
+    return conversation
+
+
+def conversation_bind(
+    *, user: User, conversation_id: Any, session_id: uuid.UUID, agent_slug: str | None = None
+) -> None:
+    updates: dict[str, Any] = {"session_id": session_id}
+    if agent_slug is not None:
+        updates["agent_slug"] = agent_slug
+    if not Conversation.objects.filter(pk=_as_uuid(conversation_id), owner=user).update(**updates):
+        raise NotFound("Conversation not found.")
+
+
+def conversation_delete(*, user: User, conversation_id: Any) -> None:
+    conversation_get(user=user, conversation_id=conversation_id).delete()
+
+
+def _reserve_sequences(
+    *, user: User, conversation_id: uuid.UUID, count: int, title: str = ""
+) -> int:
+    """Reserve ``count`` sequence numbers; returns the first. Also titles an untitled conversation."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Conversation._meta.db_table} "  # noqa: S608 - table name from our model
+            "SET last_sequence = last_sequence + %s, updated_at = now(), "
+            "title = CASE WHEN title = '' THEN %s ELSE title END "
+            "WHERE id = %s AND owner_id = %s RETURNING last_sequence",
+            [count, title, conversation_id, user.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound("Conversation not found.")
+    return int(row[0]) - count + 1
+
+
+def _title_from(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+def message_persist_user(
+    *, user: User, conversation_id: Any, content: str, client_id: str = ""
+) -> tuple[Message, bool]:
+    """Store the user's message first, before anything else can fail; idempotent on client_id.
+
+    Returns ``(message, created)``; a resend with a known ``client_id`` returns the stored row.
+    """
+    if len(client_id) > CLIENT_ID_LENGTH:
+        raise InvalidInput(f"client_id must be at most {CLIENT_ID_LENGTH} characters.")
+    conversation_uuid = _as_uuid(conversation_id)
+    draft = MessageDraft(role=Message.Role.USER, content=content, client_id=client_id)
+    try:
+        with transaction.atomic():
+            (message,) = _append(
+                user=user,
+                conversation_id=conversation_uuid,
+                drafts=[draft],
+                title=_title_from(content),
+            )
+    except IntegrityError:
+        existing = message_find_by_client_id(
+            user=user, conversation_id=conversation_uuid, client_id=client_id
+        )
+        if existing is None:
+            raise
+        return existing, False
+    return message, True
+
+
+def messages_append(
+    *, user: User, conversation_id: Any, drafts: Sequence[MessageDraft]
+) -> list[Message]:
+    """Append rows in order (one UPDATE for the numbers, one multi-row INSERT), atomically."""
+    if not drafts:
+        return []
+    with transaction.atomic():
+        return _append(user=user, conversation_id=_as_uuid(conversation_id), drafts=drafts)
+
+
+def _append(
+    *, user: User, conversation_id: uuid.UUID, drafts: Sequence[MessageDraft], title: str = ""
+) -> list[Message]:
+    first = _reserve_sequences(
+        user=user, conversation_id=conversation_id, count=len(drafts), title=title
+    )
+    rows = [
+        Message(
+            id=draft.id,
+            conversation_id=conversation_id,
+            sequence=first + offset,
+            role=draft.role,
+            content=draft.content,
+            status=draft.status,
+            tool_call_id=draft.tool_call_id,
+            tool_name=draft.tool_name,
+            tool_arguments=draft.tool_arguments,
+            is_error=draft.is_error,
+            provider=draft.provider,
+            model=draft.model,
+            input_tokens=draft.input_tokens,
+            output_tokens=draft.output_tokens,
+            latency_ms=draft.latency_ms,
+            routing=draft.routing,
+            covers_from=draft.covers_from,
+            covers_to=draft.covers_to,
+            client_id=draft.client_id,
+            metadata=draft.metadata,
+            token_estimate=_draft_tokens(draft),
+        )
+        for offset, draft in enumerate(drafts)
+    ]
+    return Message.objects.bulk_create(rows)
+
+
+def _draft_tokens(draft: MessageDraft) -> int:
+    if draft.role == Message.Role.TOOL_CALL:
+        import json
+
+        return estimate_tokens(draft.tool_name + json.dumps(draft.tool_arguments or {}))
+    return estimate_tokens(draft.content)
