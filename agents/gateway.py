@@ -564,26 +564,38 @@ def _provider_error_frame(error: ProviderError, decision: RoutingDecision) -> di
 
 
 async def summarise_with_cheap_model(chat: ChatSession, text: str) -> str:
-    """Summarise through routing's choice for a cheap summarisation; raises on any failure."""
+    """Summarise with routing's choice for a summarisation, failing over down its chain.
+
+    Raises when no candidate answers; the caller then truncates instead.
+    """
     from routing.engine import aresolve
 
     classification = classify("Summarize this conversation.")
-    decision = await aresolve(
+    decision: RoutingDecision | None = await aresolve(
         classification, user=chat.user, session=SessionRouting(model_override="", agent=None)
     )
-    credential = await _credential(chat.user, decision.provider)
-    request = ChatRequest(
-        model=decision.model,
-        system=SUMMARY_PROMPT,
-        messages=[ChatMessage(role="user", content=text)],
-        timeout=settings.MOSAIC_PROVIDER_TIMEOUT,
-    )
-    parts = [
-        event.text
-        async for event in get_adapter(decision.provider).stream(request, credential)
-        if isinstance(event, TextDelta)
-    ]
-    return "".join(parts)
+    last_error: ProviderError | None = None
+    while decision is not None:
+        request = ChatRequest(
+            model=decision.model,
+            system=SUMMARY_PROMPT,
+            messages=[ChatMessage(role="user", content=text)],
+            timeout=settings.MOSAIC_PROVIDER_TIMEOUT,
+        )
+        try:
+            credential = await _credential(chat.user, decision.provider)
+            adapter = get_adapter(decision.provider)
+            parts = [
+                e.text
+                async for e in adapter.stream(request, credential)
+                if isinstance(e, TextDelta)
+            ]
+        except ProviderError as error:
+            last_error = error
+            decision = _failover(decision, error)
+            continue
+        return "".join(parts)
+    raise last_error or RuntimeError("no model could summarise")
 
 
 def _validate_model(ref: str) -> tuple[str, str]:
