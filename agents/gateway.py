@@ -418,18 +418,10 @@ async def _run_turn_task(chat: ChatSession, message: Message, turn_id: str, star
         await asyncio.shield(sink.finish("cancelled", started))
     except Exception:
         logger.exception("turn %s in conversation %s failed", turn_id, chat.conversation_id)
-        await asyncio.shield(
-            broadcast(
-                chat,
-                dict(
-                    error_frame(
-                        "internal",
-                        "Something went wrong on the server; your message is saved.",
-                        retryable=True,
-                    )
-                ),
-            )
+        frame = error_frame(
+            "internal", "Something went wrong on the server; your message is saved.", retryable=True
         )
+        await asyncio.shield(sink.emit(dict(frame)))
         await asyncio.shield(sink.finish("failed", started))
     finally:
         await asyncio.shield(live.turn_release(chat.user.pk, chat.conversation_id, turn_id))
@@ -485,7 +477,7 @@ async def run_chat_turn(
         except TurnFailed as failure:
             next_decision = None if failure.started else _failover(decision, failure.error)
             if next_decision is None:
-                await broadcast(chat, _provider_error_frame(failure.error, decision))
+                await sink.emit(_provider_error_frame(failure.error, decision))
                 await sink.finish("failed", started)
                 return
             logger.warning("failover: %s", next_decision.reason)
@@ -607,34 +599,94 @@ def _validate_model(ref: str) -> tuple[str, str]:
 # --- the sink: persistence and relay of the runtime's events -------------------------------------
 
 
+class DeltaRelay:
+    """Relays a turn's deltas in order without making the provider's stream wait on Redis.
+
+    The runtime hands deltas over without blocking; one task writes them to the live buffer and
+    the channel layer. When the relay is idle a delta goes out at once; when Redis is slower
+    than the provider, the deltas that piled up are merged into one frame per message, so the
+    cost per token stays flat under load. ``drain`` waits until everything queued has gone out
+    (called before any other event of the turn, which keeps the order on every socket).
+    """
+
+    def __init__(self, chat: ChatSession, turn_id: str) -> None:
+        self.chat = chat
+        self.turn_id = turn_id
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+
+    def push(self, frame: dict[str, Any]) -> None:
+        if self.task is None:
+            self.task = asyncio.create_task(self._run())
+        self.queue.put_nowait(frame)
+
+    async def drain(self) -> None:
+        if self.task is not None:
+            await self.queue.join()
+
+    async def close(self) -> None:
+        if self.task is not None:
+            await self.drain()
+            self.task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            while not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                for frame in _merge_deltas(batch):
+                    index = await live.live_append(
+                        self.chat.user.pk, self.chat.conversation_id, frame
+                    )
+                    await broadcast(self.chat, frame, turn=self.turn_id, index=index)
+            except Exception:
+                logger.exception("relaying deltas of turn %s failed", self.turn_id)
+            finally:
+                for _ in batch:
+                    self.queue.task_done()
+
+
+def _merge_deltas(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    merged: list[dict[str, Any]] = []
+    for frame in frames:
+        last = merged[-1] if merged else None
+        if last is not None and (last["type"], last["message_id"]) == (
+            frame["type"],
+            frame["message_id"],
+        ):
+            last["text"] += frame["text"]
+        else:
+            merged.append(dict(frame))
+    return merged
+
+
 class GatewaySink:
     """Receives the runtime's events: relays deltas at once, writes each message once."""
 
     def __init__(self, chat: ChatSession, turn_id: str) -> None:
         self.chat = chat
         self.turn_id = turn_id
+        self.relay = DeltaRelay(chat, turn_id)
         self.decision: RoutingDecision | None = None
         self.last_message_id: uuid.UUID | None = None
         self.input_tokens = 0
         self.output_tokens = 0
-        self.first_token_at: float | None = None
-        self.stored_decision = False
         self.finished = False
 
-    async def _delta(self, kind: str, message_id: uuid.UUID, text: str) -> None:
-        if self.first_token_at is None:
-            self.first_token_at = time.monotonic()
-        frame = {"type": kind, "message_id": str(message_id), "text": text}
-        index = await live.live_append(self.chat.user.pk, self.chat.conversation_id, frame)
-        await broadcast(self.chat, frame, turn=self.turn_id, index=index)
+    async def emit(self, frame: dict[str, Any]) -> None:
+        """Broadcast a frame after every delta queued before it."""
+        await self.relay.drain()
+        await broadcast(self.chat, frame)
 
     async def text_delta(self, message_id: uuid.UUID, text: str) -> None:
-        await self._delta("message:delta", message_id, text)
+        self.relay.push({"type": "message:delta", "message_id": str(message_id), "text": text})
 
     async def thinking_delta(self, message_id: uuid.UUID, text: str) -> None:
-        await self._delta("thinking:delta", message_id, text)
+        self.relay.push({"type": "thinking:delta", "message_id": str(message_id), "text": text})
 
     async def step_finished(self, step: StepOutput, status: str) -> None:
+        await self.relay.drain()
         decision = self.decision
         assert decision is not None
         self.input_tokens += step.input_tokens
@@ -704,6 +756,7 @@ class GatewaySink:
             )
 
     async def tool_finished(self, outcome: ToolOutcome) -> None:
+        await self.relay.drain()
         draft = MessageDraft(
             id=outcome.result_id,
             role=Message.Role.TOOL_RESULT,
@@ -733,13 +786,14 @@ class GatewaySink:
             conversation_id=self.chat.conversation_id,
             drafts=[MessageDraft(role=Message.Role.SYSTEM, content=text)],
         )
-        await broadcast(self.chat, {"type": "message:created", "message": message_payload(row)})
+        await self.emit({"type": "message:created", "message": message_payload(row)})
 
     async def finish(self, status: str, started: float) -> None:
         """End the turn once: message:done to every socket, metrics and the decision stored."""
         if self.finished:
             return
         self.finished = True
+        await self.relay.close()
         decision = self.decision
         latency_ms = int((time.monotonic() - started) * 1000)
         provider = decision.provider if decision else self.chat.provider

@@ -89,7 +89,7 @@ def _reserve_sequences(
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {Conversation._meta.db_table} "  # noqa: S608 - table name from our model
-            "SET last_sequence = last_sequence + %s, updated_at = now(), "
+            "SET last_sequence = last_sequence + %s, updated_at = clock_timestamp(), "
             "title = CASE WHEN title = '' THEN %s ELSE title END "
             "WHERE id = %s AND owner_id = %s RETURNING last_sequence",
             [count, title, conversation_id, user.pk],

@@ -108,9 +108,14 @@ DATABASE_URL = env.env_url(
 EMBEDDED_POSTGRES = "DATABASE_URL" not in os.environ and not env.env_str("DATABASE_URL_FILE")
 
 
+# Persistent connections: the chat path runs its queries in a worker thread; opening a new
+# PostgreSQL connection for each of them would cost more than the queries themselves.
+DATABASE_CONN_MAX_AGE = env.env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+
+
 def _database_config(url: str) -> dict[str, Any]:
     config: dict[str, Any] = dict(
-        dj_database_url.parse(url, conn_max_age=0, conn_health_checks=True)
+        dj_database_url.parse(url, conn_max_age=DATABASE_CONN_MAX_AGE, conn_health_checks=True)
     )
     # A unix-socket URL carries the socket directory as ?host=…; Django wants it in HOST.
     options = config.setdefault("OPTIONS", {})
@@ -222,6 +227,9 @@ MOSAIC_EMBEDDING_DIMS = env.env_int("MOSAIC_EMBEDDING_DIMS", 768, minimum=1)
 MOSAIC_MAX_MESSAGE_BYTES = env.env_int("MOSAIC_MAX_MESSAGE_BYTES", 256 * 1024, minimum=1024)
 MOSAIC_CONTEXT_THRESHOLD = env.env_float("MOSAIC_CONTEXT_THRESHOLD", 0.8, minimum=0.1, maximum=1.0)
 MOSAIC_AGENT_MAX_TURNS = env.env_int("MOSAIC_AGENT_MAX_TURNS", 8, minimum=1)
+# How long a process trusts its cached routing rules, health and credentials before checking
+# Redis for changes (rule edits reach every process within this time).
+MOSAIC_ROUTING_REFRESH_SECONDS = env.env_float("MOSAIC_ROUTING_REFRESH_SECONDS", 1.0, minimum=0.0)
 
 # --- HTTP security (production values make `check --deploy` clean) ------------------------------
 SECURE_SSL_REDIRECT = env.env_bool("SECURE_SSL_REDIRECT", False)

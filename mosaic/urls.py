@@ -17,6 +17,8 @@ urlpatterns = [
     path("api/auth/me", MeApi.as_view(), name="auth-me"),
     path("api/", include("conversations.urls")),
     path("api/", include("agents.urls")),
+    path("api/routing/", include("routing.urls")),
+    path("api/", include("providers.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api-auth/", include("rest_framework.urls")),

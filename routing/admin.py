@@ -1,0 +1,163 @@
+"""Admin for routing rules (validated by the same schema as the API) and an explain box."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+
+from mosaic.errors import InvalidInput
+from routing import services
+from routing.models import RoutingDecisionRecord, RoutingRule
+from routing.rules import describe_conditions, validate_action, validate_conditions
+
+
+class RoutingRuleAdminForm(forms.ModelForm[RoutingRule]):
+    class Meta:
+        model = RoutingRule
+        fields = ["name", "priority", "enabled", "owner", "conditions", "action"]
+
+    def clean_conditions(self) -> Any:
+        try:
+            return validate_conditions(self.cleaned_data.get("conditions"))
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.message) from None
+
+    def clean_action(self) -> Any:
+        try:
+            return validate_action(self.cleaned_data.get("action"))
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.message) from None
+
+
+class ScopeFilter(admin.SimpleListFilter):
+    title = "scope"
+    parameter_name = "scope"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("system", "System rules"), ("user", "Users' rules")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "system":
+            return queryset.filter(owner__isnull=True)
+        if self.value() == "user":
+            return queryset.filter(owner__isnull=False)
+        return queryset
+
+
+class ExplainForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 80}))
+    model_override = forms.CharField(
+        required=False,
+        help_text="As after /model, e.g. claude-sonnet-4-6 (empty: routing decides).",
+    )
+    agent = forms.CharField(required=False, help_text="Agent slug, e.g. coding-agent.")
+    as_user = forms.CharField(
+        required=False, label="As user", help_text="Username whose own rules apply (empty: you)."
+    )
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin[RoutingRule]):
+    form = RoutingRuleAdminForm
+    list_display = ("name", "priority", "enabled", "scope", "conditions_summary", "route")
+    list_display_links = ("name",)
+    list_editable = ("priority", "enabled")
+    list_filter = (ScopeFilter, "enabled")
+    search_fields = ("name", "owner__username")
+    # PostgreSQL sorts NULLs last: users' rules grouped by owner, then the system rules.
+    ordering = ("owner", "priority", "id")
+    raw_id_fields = ("owner",)
+    readonly_fields = ("created_at", "updated_at")
+
+    @admin.display(description="scope")
+    def scope(self, rule: RoutingRule) -> str:
+        return "system" if rule.owner is None else rule.owner.get_username()
+
+    @admin.display(description="conditions")
+    def conditions_summary(self, rule: RoutingRule) -> str:
+        return describe_conditions(rule.conditions)
+
+    @admin.display(description="route to")
+    def route(self, rule: RoutingRule) -> str:
+        route = rule.action.get("route_to", {}) if isinstance(rule.action, dict) else {}
+        chain = [f"{route.get('provider')}:{route.get('model')}"]
+        chain += [f"{f.get('provider')}:{f.get('model')}" for f in route.get("fallbacks", [])]
+        return " → ".join(chain)
+
+    def save_model(self, request: HttpRequest, obj: RoutingRule, form: Any, change: bool) -> None:
+        services.rule_admin_save(rule=obj)
+
+    def delete_model(self, request: HttpRequest, obj: RoutingRule) -> None:
+        services.rule_admin_delete(rules=[obj])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[RoutingRule]) -> None:
+        services.rule_admin_delete(rules=list(queryset))
+
+    def get_urls(self) -> list[URLPattern]:
+        explain = path(
+            "explain/",
+            self.admin_site.admin_view(self.explain_view),
+            name="routing_routingrule_explain",
+        )
+        return [explain, *super().get_urls()]
+
+    def explain_view(self, request: HttpRequest) -> HttpResponse:
+        """Type a message, see its classification and the decision a user would get."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = ExplainForm(request.POST or None)
+        decision = None
+        if request.method == "POST" and form.is_valid():
+            user: Any = request.user
+            if form.cleaned_data["as_user"]:
+                user = (
+                    get_user_model().objects.filter(username=form.cleaned_data["as_user"]).first()
+                )
+                if user is None:
+                    form.add_error("as_user", "No such user.")
+            if not form.errors:
+                try:
+                    decision = services.decision_explain(
+                        user=user,
+                        text=form.cleaned_data["text"],
+                        model_override=form.cleaned_data["model_override"],
+                        agent=form.cleaned_data["agent"],
+                    )
+                except InvalidInput as exc:
+                    form.add_error(None, exc.message)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Explain routing",
+            "form": form,
+            "decision": decision,
+            "classification_json": json.dumps(decision.classification.to_dict(), indent=2)
+            if decision
+            else "",
+            "decision_json": json.dumps(decision.to_dict(), indent=2) if decision else "",
+        }
+        return TemplateResponse(request, "admin/routing/routingrule/explain.html", context)
+
+
+@admin.register(RoutingDecisionRecord)
+class RoutingDecisionRecordAdmin(admin.ModelAdmin[RoutingDecisionRecord]):
+    list_display = ("created_at", "user", "provider", "model", "rule_name", "override", "failover")
+    list_filter = ("provider", "override", "failover")
+    search_fields = ("user__username", "model", "rule_name", "reason")
+    raw_id_fields = ("user", "message", "rule")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,177 @@
+"""REST API of routing: rules CRUD and reorder (M4-009), and the explain endpoint (M4-008)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from mosaic.errors import Conflict, InvalidInput, NotFound
+from routing import selectors, services
+from routing.models import RoutingRule
+from routing.rules import describe_conditions
+
+
+class _Invalid(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+
+
+class _Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class RoutingApi(APIView):
+    """Maps the domain errors to HTTP (until the project-wide handler in mosaic/api_errors.py)."""
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, NotFound):
+            exc = exceptions.NotFound(exc.message)
+        elif isinstance(exc, InvalidInput):
+            exc = _Invalid(exc.message)
+        elif isinstance(exc, Conflict):
+            exc = _Conflict(exc.message)
+        return super().handle_exception(exc)
+
+
+class RuleOutputSerializer(serializers.Serializer[RoutingRule]):
+    class Meta:
+        ref_name = "RoutingRule"
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    priority = serializers.IntegerField()
+    conditions = serializers.JSONField()
+    action = serializers.JSONField()
+    enabled = serializers.BooleanField()
+    system = serializers.BooleanField(source="is_system")
+    editable = serializers.SerializerMethodField()
+    summary = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_editable(self, rule: RoutingRule) -> bool:
+        return not rule.is_system or bool(self.context.get("is_staff"))
+
+    def get_summary(self, rule: RoutingRule) -> str:
+        route = rule.action.get("route_to", {}) if isinstance(rule.action, dict) else {}
+        return (
+            f"{describe_conditions(rule.conditions)} → {route.get('provider')}:{route.get('model')}"
+        )
+
+
+def _rules_out(request: Request, rules: Any, *, many: bool = False) -> Any:
+    context = {"is_staff": bool(getattr(request.user, "is_staff", False))}
+    return RuleOutputSerializer(rules, many=many, context=context).data
+
+
+class RuleListCreateApi(RoutingApi):
+    """Your own rules (tried first) and the system rules, flagged ``system``; create a rule."""
+
+    class InputSerializer(serializers.Serializer[None]):
+        class Meta:
+            ref_name = "RoutingRuleCreate"  # nested InputSerializers would share one schema name
+
+        name = serializers.CharField(max_length=100)
+        priority = serializers.IntegerField(
+            required=False, min_value=1, max_value=services.MAX_PRIORITY
+        )
+        conditions = serializers.JSONField()
+        action = serializers.JSONField()
+        enabled = serializers.BooleanField(required=False, default=True)
+        system = serializers.BooleanField(
+            required=False, default=False, help_text="Staff only: a rule for every user."
+        )
+
+    @extend_schema(responses=RuleOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(_rules_out(request, selectors.rules_visible(user=request.user), many=True))
+
+    @extend_schema(request=InputSerializer, responses={201: RuleOutputSerializer})
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rule = services.rule_create(user=request.user, **data.validated_data)
+        return Response(_rules_out(request, rule), status=status.HTTP_201_CREATED)
+
+
+class RuleDetailApi(RoutingApi):
+    class InputSerializer(serializers.Serializer[None]):
+        class Meta:
+            ref_name = "RoutingRuleUpdate"  # nested InputSerializers would share one schema name
+
+        name = serializers.CharField(max_length=100, required=False)
+        priority = serializers.IntegerField(
+            required=False, min_value=1, max_value=services.MAX_PRIORITY
+        )
+        conditions = serializers.JSONField(required=False)
+        action = serializers.JSONField(required=False)
+        enabled = serializers.BooleanField(required=False)
+
+    @extend_schema(responses=RuleOutputSerializer)
+    def get(self, request: Request, rule_id: int) -> Response:
+        return Response(_rules_out(request, selectors.rule_get(user=request.user, rule_id=rule_id)))
+
+    @extend_schema(request=InputSerializer, responses=RuleOutputSerializer)
+    def patch(self, request: Request, rule_id: int) -> Response:
+        data = self.InputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        rule = services.rule_update(user=request.user, rule_id=rule_id, **data.validated_data)
+        return Response(_rules_out(request, rule))
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, rule_id: int) -> Response:
+        services.rule_delete(user=request.user, rule_id=rule_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RuleReorderApi(RoutingApi):
+    """Set priorities 1..n for the listed rules (your own, or staff: system rules)."""
+
+    class InputSerializer(serializers.Serializer[None]):
+        class Meta:
+            ref_name = "RoutingRuleReorder"  # nested InputSerializers would share one schema name
+
+        order = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=1000)
+
+    @extend_schema(request=InputSerializer, responses=RuleOutputSerializer(many=True))
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rules = services.rules_reorder(user=request.user, order=data.validated_data["order"])
+        return Response(_rules_out(request, rules, many=True))
+
+
+class ExplainApi(RoutingApi):
+    """The classification and routing decision you would get for a message; calls no model."""
+
+    class InputSerializer(serializers.Serializer[None]):
+        class Meta:
+            ref_name = "RoutingExplain"  # nested InputSerializers would share one schema name
+
+        text = serializers.CharField(
+            max_length=settings.MOSAIC_MAX_MESSAGE_BYTES, trim_whitespace=False
+        )
+        model_override = serializers.CharField(max_length=200, required=False, default="")
+        agent = serializers.CharField(max_length=64, required=False, default="")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=inline_serializer(
+            "RoutingExplanation",
+            {"classification": serializers.JSONField(), "decision": serializers.JSONField()},
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        decision = services.decision_explain(user=request.user, **data.validated_data)
+        return Response(
+            {"classification": decision.classification.to_dict(), "decision": decision.to_dict()}
+        )
