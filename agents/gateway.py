@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 logger = logging.getLogger("mosaic.gateway")
+timing_logger = logging.getLogger("mosaic.gateway.timing")
 
 HISTORY_LIMIT = 200
 TURN_WAIT_SECONDS = 30.0
@@ -110,6 +111,8 @@ class ChatSession:
     provider: str = ""
     model: str = ""
     routing: RoutingInfo | None = None
+    context_tokens: int = 0
+    connected: bool = True
     turn_task: asyncio.Task[None] | None = None
     # Delivery bookkeeping for a socket that joined mid-turn: which turn's deltas it has seen up
     # to which index, and which messages it already has complete (from the history).
@@ -125,19 +128,36 @@ class ChatSession:
 # --- sending -------------------------------------------------------------------------------------
 
 
-async def broadcast(
-    chat: ChatSession,
-    frame: dict[str, Any],
-    *,
-    turn: str = "",
-    index: int = 0,
-    skip_origin: bool = False,
+async def broadcast(chat: ChatSession, frame: dict[str, Any], *, skip_origin: bool = False) -> None:
+    """Send a conversation event to every socket on it: this one directly (no Redis round trip on
+    the hot path), the others through the channel layer."""
+    if not skip_origin:
+        await send_here(chat, frame)
+    await publish(chat, frame)
+
+
+async def send_here(chat: ChatSession, frame: dict[str, Any]) -> None:
+    if not chat.connected:
+        return  # the socket that started the turn left; the turn goes on for the others
+    try:
+        await chat.send(frame)
+    except Exception:  # a socket closing under us is not the turn's problem
+        chat.connected = False
+
+
+async def publish(
+    chat: ChatSession, frame: dict[str, Any], *, turn: str = "", index: int = 0
 ) -> None:
+    """To the conversation's other sockets, on any process (this one skips its own events)."""
     layer = get_channel_layer()
     assert layer is not None
-    event = {"type": "chat.event", "frame": frame, "turn": turn, "index": index}
-    if skip_origin:
-        event["origin"] = chat.channel_name
+    event = {
+        "type": "chat.event",
+        "frame": frame,
+        "turn": turn,
+        "index": index,
+        "origin": chat.channel_name,
+    }
     await layer.group_send(chat.group, event)
 
 
@@ -239,6 +259,7 @@ async def open_conversation(chat: ChatSession, frame: ConversationOpen) -> None:
     turn, snapshot = await live.live_snapshot(chat.user.pk, chat.conversation_id)
     chat.known_ids = {str(m.id) for m in state.history if m.status != Message.Status.STREAMING}
     chat.seen_turn, chat.seen_index = turn, len(snapshot)
+    chat.context_tokens = state.context_tokens
     _predict_model(chat)
     await chat.send(dict(session_info(chat)))
     window = _window(chat.provider, chat.model)
@@ -341,6 +362,7 @@ def _window(provider: str, model: str) -> int:
 
 async def handle_user_message(chat: ChatSession, frame: MessageSend) -> None:
     """Persist the user's message first; then route, build context and run the turn in a task."""
+    received = time.monotonic()
     if chat.conversation_id is None:
         raise MosaicError("Open a conversation first (send conversation:open).")
     if len(frame.content.encode("utf-8", "surrogatepass")) > settings.MOSAIC_MAX_MESSAGE_BYTES:
@@ -350,6 +372,7 @@ async def handle_user_message(chat: ChatSession, frame: MessageSend) -> None:
 
     # 1. persist the user message (idempotent on client_id) — before anything else can fail
     message, created = await persist_user_message(chat, frame)
+    persisted = time.monotonic()
     await chat.send(
         {
             "type": "message:ack",
@@ -371,7 +394,9 @@ async def handle_user_message(chat: ChatSession, frame: MessageSend) -> None:
         raise Conflict(
             "Another reply is still being generated in this conversation; your message is saved."
         )
-    chat.turn_task = asyncio.create_task(_run_turn_task(chat, message, turn_id, time.monotonic()))
+    chat.turn_task = asyncio.create_task(
+        _run_turn_task(chat, message, turn_id, received, persisted)
+    )
 
 
 async def _wait_for_turn_slot(chat: ChatSession, turn_id: str) -> bool:
@@ -410,8 +435,11 @@ async def _already_answered(chat: ChatSession, message: Message) -> bool:
     )
 
 
-async def _run_turn_task(chat: ChatSession, message: Message, turn_id: str, started: float) -> None:
-    sink = GatewaySink(chat, turn_id)
+async def _run_turn_task(
+    chat: ChatSession, message: Message, turn_id: str, started: float, persisted: float
+) -> None:
+    sink = GatewaySink(chat, turn_id, started)
+    sink.marks.append(("persisted", persisted))
     try:
         await run_chat_turn(chat, message, sink, started)
     except asyncio.CancelledError:
@@ -434,6 +462,7 @@ async def run_chat_turn(
     classification = classify_message(chat, message)
     # 3. route (rules and health from cache; no network)
     decision = await resolve_route(chat, classification)
+    sink.mark("routed")
     # 4. tell every socket which model will answer and why
     await announce_route(chat, decision)
     # 5. context: system prompt + checkpoint + recent messages, within the model's window
@@ -447,6 +476,8 @@ async def run_chat_turn(
         window=_window(decision.provider, decision.model),
         summarise=lambda text: summarise_with_cheap_model(chat, text),
     )
+    chat.context_tokens = context.tokens
+    sink.mark("context")
     # 6. run the model and its tools; 7. on failure before the first token, fail over
     tools = _allowed_tools(agent, decision)
     wants_reasoning = "reasoning" in classification.capabilities
@@ -466,6 +497,7 @@ async def run_chat_turn(
         )
         try:
             credential = await _credential(chat.user, decision.provider)
+            sink.mark("credential")
             outcome = await run_turn(
                 plan=plan,
                 history=context.messages,
@@ -495,7 +527,8 @@ async def run_chat_turn(
 
 def classify_message(chat: ChatSession, message: Message) -> Classification:
     return classify(
-        message.content, ClassifierContext(conversation_tokens=0, message_count=message.sequence)
+        message.content,
+        ClassifierContext(conversation_tokens=chat.context_tokens, message_count=message.sequence),
     )
 
 
@@ -536,9 +569,14 @@ def _allowed_tools(agent: AgentView, decision: RoutingDecision) -> list[Any]:
 
 
 async def _credential(user: User, provider: str) -> Any:
+    """The user's credential for ``provider``; a failure (a revoked OAuth token, a refresh that
+    cannot happen now) is a provider failure before the first token, so routing fails over."""
     from providers.services import aresolve_credential
 
-    return await aresolve_credential(user=user, provider=provider)
+    try:
+        return await aresolve_credential(user=user, provider=provider)
+    except ProviderError as error:
+        raise TurnFailed(error, started=False) from error
 
 
 def _failover(decision: RoutingDecision, error: ProviderError) -> RoutingDecision | None:
@@ -602,11 +640,12 @@ def _validate_model(ref: str) -> tuple[str, str]:
 class DeltaRelay:
     """Relays a turn's deltas in order without making the provider's stream wait on Redis.
 
-    The runtime hands deltas over without blocking; one task writes them to the live buffer and
-    the channel layer. When the relay is idle a delta goes out at once; when Redis is slower
-    than the provider, the deltas that piled up are merged into one frame per message, so the
-    cost per token stays flat under load. ``drain`` waits until everything queued has gone out
-    (called before any other event of the turn, which keeps the order on every socket).
+    Each delta goes to this socket at once; one task then writes it to the live buffer (for
+    sockets that join mid-stream) and publishes it to the conversation's other sockets. When
+    Redis is slower than the provider, the deltas that piled up are merged into one frame per
+    message, so the cost per token stays flat under load. ``drain`` waits until everything
+    queued has gone out (called before any other event of the turn, which keeps the order on
+    every socket).
     """
 
     def __init__(self, chat: ChatSession, turn_id: str) -> None:
@@ -615,7 +654,8 @@ class DeltaRelay:
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
 
-    def push(self, frame: dict[str, Any]) -> None:
+    async def push(self, frame: dict[str, Any]) -> None:
+        await send_here(self.chat, frame)
         if self.task is None:
             self.task = asyncio.create_task(self._run())
         self.queue.put_nowait(frame)
@@ -639,7 +679,7 @@ class DeltaRelay:
                     index = await live.live_append(
                         self.chat.user.pk, self.chat.conversation_id, frame
                     )
-                    await broadcast(self.chat, frame, turn=self.turn_id, index=index)
+                    await publish(self.chat, frame, turn=self.turn_id, index=index)
             except Exception:
                 logger.exception("relaying deltas of turn %s failed", self.turn_id)
             finally:
@@ -664,7 +704,7 @@ def _merge_deltas(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class GatewaySink:
     """Receives the runtime's events: relays deltas at once, writes each message once."""
 
-    def __init__(self, chat: ChatSession, turn_id: str) -> None:
+    def __init__(self, chat: ChatSession, turn_id: str, started: float) -> None:
         self.chat = chat
         self.turn_id = turn_id
         self.relay = DeltaRelay(chat, turn_id)
@@ -673,6 +713,13 @@ class GatewaySink:
         self.input_tokens = 0
         self.output_tokens = 0
         self.finished = False
+        self.started = started
+        self.streaming = False
+        self.marks: list[tuple[str, float]] = []
+
+    def mark(self, name: str) -> None:
+        """Record when a step of the turn finished (logged at DEBUG, for finding slow steps)."""
+        self.marks.append((name, time.monotonic()))
 
     async def emit(self, frame: dict[str, Any]) -> None:
         """Broadcast a frame after every delta queued before it."""
@@ -680,10 +727,17 @@ class GatewaySink:
         await broadcast(self.chat, frame)
 
     async def text_delta(self, message_id: uuid.UUID, text: str) -> None:
-        self.relay.push({"type": "message:delta", "message_id": str(message_id), "text": text})
+        if not self.streaming:
+            self.streaming = True
+            self.mark("first_token")
+        await self.relay.push(
+            {"type": "message:delta", "message_id": str(message_id), "text": text}
+        )
 
     async def thinking_delta(self, message_id: uuid.UUID, text: str) -> None:
-        self.relay.push({"type": "thinking:delta", "message_id": str(message_id), "text": text})
+        await self.relay.push(
+            {"type": "thinking:delta", "message_id": str(message_id), "text": text}
+        )
 
     async def step_finished(self, step: StepOutput, status: str) -> None:
         await self.relay.drain()
@@ -794,6 +848,13 @@ class GatewaySink:
             return
         self.finished = True
         await self.relay.close()
+        self.mark("done")
+        if timing_logger.isEnabledFor(logging.DEBUG):
+            timing_logger.debug(
+                "turn %s: %s",
+                self.turn_id,
+                " ".join(f"{name}={(at - self.started) * 1000:.1f}ms" for name, at in self.marks),
+            )
         decision = self.decision
         latency_ms = int((time.monotonic() - started) * 1000)
         provider = decision.provider if decision else self.chat.provider
@@ -875,6 +936,7 @@ async def execute_command(chat: ChatSession, frame: CommandExecute) -> None:
 
 
 async def close(chat: ChatSession) -> None:
+    chat.connected = False
     if chat.conversation_id is not None:
         layer = get_channel_layer()
         assert layer is not None

@@ -143,14 +143,19 @@ def main() -> None:
 
     from mosaic.local import ensure_local_secrets, state_dir
     from mosaic.services import EmbeddedServices
-    from tests.fakes.anthropic import FakeAnthropic
-    from tests.fakes.base import Script
 
     state = state_dir()
     ensure_local_secrets(state)
-    fake = FakeAnthropic()
-    base_url = fake.start()
-    fake.default_script = Script(text=REPLY, chunk_size=8)
+    # The fake upstream runs in a process of its own, so that it does not share this process's
+    # interpreter lock with the clients being timed.
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.serve", "anthropic", "--text", REPLY, "--chunk", "8"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert fake.stdout is not None
+    base_url = fake.stdout.readline().strip()
     with EmbeddedServices(
         state, postgres="DATABASE_URL" not in os.environ, redis="REDIS_URL" not in os.environ
     ):
@@ -166,7 +171,10 @@ def main() -> None:
         user, _ = get_user_model().objects.get_or_create(username="bench")
         _, token = token_create(user=user, name="bench")
         env = dict(
-            os.environ, ANTHROPIC_BASE_URL=base_url, ANTHROPIC_API_KEY="bench", LOG_LEVEL="WARNING"
+            os.environ,
+            ANTHROPIC_BASE_URL=base_url,
+            ANTHROPIC_API_KEY="bench",
+            LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         )
         daphne = subprocess.Popen(
             [
@@ -195,7 +203,8 @@ def main() -> None:
         finally:
             daphne.terminate()
             daphne.wait(10)
-            fake.stop()
+            fake.terminate()
+            fake.wait(10)
 
 
 if __name__ == "__main__":

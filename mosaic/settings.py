@@ -115,7 +115,7 @@ DATABASE_CONN_MAX_AGE = env.env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
 
 def _database_config(url: str) -> dict[str, Any]:
     config: dict[str, Any] = dict(
-        dj_database_url.parse(url, conn_max_age=DATABASE_CONN_MAX_AGE, conn_health_checks=True)
+        dj_database_url.parse(url, conn_max_age=DATABASE_CONN_MAX_AGE, conn_health_checks=False)
     )
     # A unix-socket URL carries the socket directory as ?host=…; Django wants it in HOST.
     options = config.setdefault("OPTIONS", {})
@@ -267,5 +267,6 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
     },
 }

@@ -118,6 +118,7 @@ class FakeUpstream:
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
+        self.requested_port = 0  # 0: any free port
 
     # --- scripting ---------------------------------------------------------------------------
 
@@ -183,7 +184,7 @@ class FakeUpstream:
             self.setup_routes(app)
             self._runner = web.AppRunner(app, access_log=None)
             loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            site = web.TCPSite(self._runner, "127.0.0.1", self.requested_port)
             loop.run_until_complete(site.start())
             sockets = getattr(site._server, "sockets", None)
             assert sockets, "the fake upstream has no listening socket"
