@@ -466,8 +466,7 @@ async def run_chat_turn(
     # 4. tell every socket which model will answer and why
     await announce_route(chat, decision)
     # 5. context: system prompt + checkpoint + recent messages, within the model's window
-    agent = chat.agent
-    assert agent is not None
+    agent = await agent_for_turn(chat, decision)
     system_prompt = decision.system_prompt_override or agent.system_prompt
     context = await build_context(
         user=chat.user,
@@ -523,6 +522,23 @@ async def run_chat_turn(
         )
     # 8. message:done with usage; metrics; the decision stored with the answer
     await sink.finish("complete", started)
+
+
+async def agent_for_turn(chat: ChatSession, decision: RoutingDecision) -> AgentView:
+    """The session's agent, or the one a routing rule asks for (for this turn only)."""
+    assert chat.agent is not None
+    if not decision.agent or decision.agent == chat.agent.slug:
+        return chat.agent
+    try:
+        agent = await database_sync_to_async(selectors.agent_get)(
+            user=chat.user, slug=decision.agent
+        )
+    except MosaicError:
+        logger.warning(
+            "rule %r names agent %r, which %s cannot use", decision.rule, decision.agent, chat.user
+        )
+        return chat.agent
+    return AgentView.of(agent)
 
 
 def classify_message(chat: ChatSession, message: Message) -> Classification:
@@ -869,7 +885,6 @@ class GatewaySink:
             "latency_ms": latency_ms,
             "routing": routing_info(decision) if decision else None,
         }
-        await broadcast(self.chat, dict(done))
         await database_sync_to_async(_record_turn)(
             user=self.chat.user,
             session_id=self.chat.session_id,
@@ -878,6 +893,8 @@ class GatewaySink:
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
         )
+        # After the bookkeeping: a client that sees message:done can read everything back.
+        await broadcast(self.chat, dict(done))
 
 
 def _record_turn(
