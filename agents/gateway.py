@@ -198,8 +198,9 @@ def _open_state(user: User, frame: ConversationOpen, chat: ChatSession) -> _Open
         conversation = conversation_services.conversation_create(
             user=user, agent_slug=frame.agent or ""
         )
-    slug = frame.agent or conversation.agent_slug or selectors.DEFAULT_AGENT
-    agent = selectors.agent_get(user=user, slug=slug)
+    agent = selectors.agent_for_conversation(
+        user=user, requested=frame.agent, stored=conversation.agent_slug
+    )
     if chat.session_id is None:
         session = services.session_start(
             user=user,
@@ -341,7 +342,7 @@ def message_payload(message: Message) -> MessagePayload:
                 "output_tokens": message.output_tokens or 0,
             }
     if message.routing:
-        payload["routing"] = message.routing
+        payload["routing"] = dict(routing_info_from_dict(message.routing))
     if message.role == Message.Role.CHECKPOINT:
         payload["covers"] = [message.covers_from or 0, message.covers_to or 0]
     return payload
@@ -440,6 +441,9 @@ async def _run_turn_task(
 ) -> None:
     sink = GatewaySink(chat, turn_id, started)
     sink.marks.append(("persisted", persisted))
+    heartbeat = asyncio.create_task(
+        live.turn_heartbeat(chat.user.pk, chat.conversation_id, turn_id)
+    )
     try:
         await run_chat_turn(chat, message, sink, started)
     except asyncio.CancelledError:
@@ -452,6 +456,7 @@ async def _run_turn_task(
         await asyncio.shield(sink.emit(dict(frame)))
         await asyncio.shield(sink.finish("failed", started))
     finally:
+        heartbeat.cancel()
         await asyncio.shield(live.turn_release(chat.user.pk, chat.conversation_id, turn_id))
 
 
@@ -564,7 +569,11 @@ async def announce_route(chat: ChatSession, decision: RoutingDecision) -> None:
 
 
 def routing_info(decision: RoutingDecision) -> RoutingInfo:
-    data = decision.to_dict()
+    return routing_info_from_dict(decision.to_dict())
+
+
+def routing_info_from_dict(data: dict[str, Any]) -> RoutingInfo:
+    """The socket's shape of a decision, from the full record stored with the message."""
     return {
         "rule": data.get("rule"),
         "reason": data.get("reason", ""),

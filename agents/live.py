@@ -18,7 +18,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from django.conf import settings
 
-TURN_TTL = 15 * 60  # a crashed process's lock expires; a real turn refreshes it
+# A running turn renews its lock every TURN_TTL / 3 seconds; if its process dies, the lock
+# lapses within TURN_TTL and the conversation takes new turns again.
+TURN_TTL = 30
 LIVE_TTL = 15 * 60
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis[str]] = (
@@ -61,6 +63,15 @@ async def turn_release(user_id: int, conversation_id: Any, turn_id: str) -> None
     await client.eval(script, 2, key, _key(user_id, conversation_id, "live"), turn_id)  # type: ignore[no-untyped-call]
 
 
+async def turn_heartbeat(user_id: int, conversation_id: Any, turn_id: str) -> None:
+    """Keep the lock of a running turn alive (cancelled when the turn ends)."""
+    script = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end return 0"
+    key = _key(user_id, conversation_id, "turn")
+    while True:
+        await asyncio.sleep(TURN_TTL / 3)
+        await redis_client().eval(script, 1, key, turn_id, TURN_TTL)  # type: ignore[no-untyped-call]
+
+
 async def turn_running(user_id: int, conversation_id: Any) -> bool:
     return bool(await redis_client().exists(_key(user_id, conversation_id, "turn")))
 
@@ -81,4 +92,6 @@ async def live_snapshot(user_id: int, conversation_id: Any) -> tuple[str, list[d
     pipe.get(_key(user_id, conversation_id, "turn"))
     pipe.lrange(_key(user_id, conversation_id, "live"), 0, -1)
     turn, raw = await pipe.execute()
-    return (turn or ""), [json.loads(item) for item in raw]
+    if not turn:
+        return "", []  # a buffer without a running turn is what a dead process left behind
+    return turn, [json.loads(item) for item in raw]

@@ -44,3 +44,9 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Import the provider SDKs at start-up rather than during someone's first message (they take
+# a second or two to import; a server process pays that once, before it accepts traffic).
+from providers.registry import all_adapters  # noqa: E402
+
+all_adapters()

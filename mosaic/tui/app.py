@@ -64,7 +64,7 @@ KEYS_HELP = (
     "nothing runs (or twice) quits.\n"
     "In this client: /new starts a new conversation · /quit leaves · /agent new opens a form."
 )
-HINTS = "enter send · ctrl+j newline · ↑↓ history · esc cancel · /help · ctrl+c quit"
+HINTS = "/help · ctrl+c quit"
 
 StreamWidget = AssistantMessage | ThinkingBlock
 
@@ -224,6 +224,12 @@ class ChatApp(App[int]):
                 del self._streams[message_id]
             else:  # still streaming: the server replays its text so far, so start it over
                 self._reset_on_delta.add(message_id)
+        for message in history.messages:
+            # Stored before the drop but never acknowledged: it is already on screen.
+            mine = self._outgoing.pop(message.client_id, None) if message.client_id else None
+            if mine is not None:
+                mine.mark_sent()
+                self._known.add(message.id)
         new = [m for m in history.messages if m.id not in self._known]
         if new:
             await self._mount(*self._render_messages(new))
@@ -488,17 +494,17 @@ class ChatApp(App[int]):
     # --- status bar --------------------------------------------------------------------------
 
     def _refresh_status(self) -> None:
-        parts = []
+        connected = self.connection == "connected"
         conversation = self.shown_conversation or self.client.conversation_id
-        parts.append(f"conv {short_id(conversation)}" if conversation else "new conversation")
+        where = short_id(conversation) if conversation else "new conversation"
+        parts = [f"● {where}" if connected else f"○ {self.connection} │ {where}"]
         session = self.session
         if session is not None:
-            parts.append(f"agent {session.agent}")
+            parts.append(session.agent)
             pinned = "pinned" if session.model_override else "auto"
             parts.append(f"{session.provider}:{session.model} ({pinned})")
         parts.append(context_usage(self.context_tokens, self.context_window))
         if self.running:
-            parts.append("replying… (esc cancels)")
-        parts.append(("● " if self.connection == "connected" else "○ ") + self.connection)
+            parts.append("replying… esc cancels")
         self._status_text = " │ ".join(parts)
         self.query_one("#status", StatusBar).update(Text(self._status_text))

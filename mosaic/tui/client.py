@@ -633,7 +633,6 @@ class ChatClient:
                 open_timeout=self.open_timeout,
                 ping_interval=self.ping_interval,
                 max_size=MAX_FRAME_BYTES,
-                proxy=None,
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
@@ -672,7 +671,7 @@ class ChatClient:
         if self._closing:
             return None
         reason = ws.close_reason or ""
-        return f"the connection to {self.server} was lost" + (f" ({reason})" if reason else "")
+        return f"The connection to {self.server} was lost" + (f" ({reason})" if reason else "")
 
     # --- frames in -----------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ def human_tokens(count: int) -> str:
 def context_usage(tokens: int, window: int) -> str:
     if not window:
         return f"ctx {human_tokens(tokens)}"
-    return f"ctx {human_tokens(tokens)}/{human_tokens(window)} ({100 * tokens / window:.1f}%)"
+    return f"ctx {human_tokens(tokens)}/{human_tokens(window)} {100 * tokens / window:.1f}%"
 
 
 def one_line(text: str, limit: int = 80) -> str:
@@ -64,7 +64,7 @@ def route_line(
     if status and status != "complete":
         bits.append(status)
     if latency_ms:
-        bits.append(f"{latency_ms / 1000:.1f} s")
+        bits.append(f"{latency_ms / 1000:.1f} s" if latency_ms >= 1000 else f"{latency_ms} ms")
     if usage is not None and (usage.input_tokens or usage.output_tokens):
         bits.append(f"{human_tokens(usage.input_tokens)}→{human_tokens(usage.output_tokens)} tok")
     return " · ".join(bits)

@@ -199,6 +199,7 @@ class RouteLine(Static):
     def __init__(self, text: str) -> None:
         super().__init__(Text(text), classes="route")
         self.plain = text
+        self.tooltip = text  # the line is cut to the width; hovering shows all of it
 
 
 class Note(Static):
