@@ -468,8 +468,14 @@ async def run_chat_turn(
     # 3. route (rules and health from cache; no network)
     decision = await resolve_route(chat, classification)
     sink.mark("routed")
-    # 4. tell every socket which model will answer and why
-    await announce_route(chat, decision)
+    # 4. tell every socket which model will answer and why, while the database is read
+    inputs, _ = await asyncio.gather(
+        database_sync_to_async(load_turn_inputs)(
+            chat.user, chat.conversation_id, decision.provider
+        ),
+        announce_route(chat, decision),
+    )
+    sink.mark("loaded")
     # 5. context: system prompt + checkpoint + recent messages, within the model's window
     agent = await agent_for_turn(chat, decision)
     system_prompt = decision.system_prompt_override or agent.system_prompt
@@ -479,6 +485,7 @@ async def run_chat_turn(
         system_prompt=system_prompt,
         window=_window(decision.provider, decision.model),
         summarise=lambda text: summarise_with_cheap_model(chat, text),
+        loaded=(inputs.checkpoint, inputs.rows),
     )
     chat.context_tokens = context.tokens
     sink.mark("context")
@@ -500,8 +507,9 @@ async def run_chat_turn(
             reasoning=wants_reasoning and _supports_reasoning(decision.provider, decision.model),
         )
         try:
-            credential = await _credential(chat.user, decision.provider)
-            sink.mark("credential")
+            credential = inputs.credential_for(decision.provider) or await _credential(
+                chat.user, decision.provider
+            )
             outcome = await run_turn(
                 plan=plan,
                 history=context.messages,
@@ -527,6 +535,39 @@ async def run_chat_turn(
         )
     # 8. message:done with usage; metrics; the decision stored with the answer
     await sink.finish("complete", started)
+
+
+@dataclass
+class TurnInputs:
+    """What a turn reads from the database before it can call the model, in one round trip."""
+
+    checkpoint: Message | None
+    rows: list[Message]
+    provider: str
+    credential: Any = None
+    credential_error: ProviderError | None = None
+
+    def credential_for(self, provider: str) -> Any:
+        """The preloaded credential if it is for ``provider`` (a failover needs another)."""
+        if provider != self.provider:
+            return None
+        if self.credential_error is not None:
+            raise TurnFailed(self.credential_error, started=False) from self.credential_error
+        return self.credential
+
+
+def load_turn_inputs(user: User, conversation_id: Any, provider: str) -> TurnInputs:
+    from providers.services import resolve_credential
+
+    checkpoint, rows = conversation_selectors.context_messages(
+        user=user, conversation_id=conversation_id
+    )
+    inputs = TurnInputs(checkpoint=checkpoint, rows=rows, provider=provider)
+    try:
+        inputs.credential = resolve_credential(user=user, provider=provider)
+    except ProviderError as error:
+        inputs.credential_error = error
+    return inputs
 
 
 async def agent_for_turn(chat: ChatSession, decision: RoutingDecision) -> AgentView:

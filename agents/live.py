@@ -46,13 +46,17 @@ def _key(user_id: int, conversation_id: Any, suffix: str) -> str:
     return f"mosaic:u{user_id}:c{conversation_id}:{suffix}"
 
 
+_ACQUIRE = (
+    "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then "
+    "redis.call('del', KEYS[2]) return 1 end return 0"
+)
+
+
 async def turn_acquire(user_id: int, conversation_id: Any, turn_id: str) -> bool:
-    client = redis_client()
-    key = _key(user_id, conversation_id, "turn")
-    acquired = bool(await client.set(key, turn_id, nx=True, ex=TURN_TTL))
-    if acquired:
-        await client.delete(_key(user_id, conversation_id, "live"))
-    return acquired
+    """Take the conversation's turn slot and start an empty live buffer (one round trip)."""
+    keys = (_key(user_id, conversation_id, "turn"), _key(user_id, conversation_id, "live"))
+    acquired = await redis_client().eval(_ACQUIRE, 2, *keys, turn_id, TURN_TTL)  # type: ignore[no-untyped-call]
+    return bool(acquired)
 
 
 async def turn_release(user_id: int, conversation_id: Any, turn_id: str) -> None:

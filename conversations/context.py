@@ -124,10 +124,15 @@ async def build_context(
     system_prompt: str,
     window: int,
     summarise: Summariser | None,
+    loaded: tuple[Message | None, list[Message]] | None = None,
 ) -> BuiltContext:
-    checkpoint, rows = await sync_to_async(selectors.context_messages)(
-        user=user, conversation_id=conversation_id
-    )
+    """``loaded`` is ``selectors.context_messages``' result when the caller already read it
+    (the gateway reads it in the same database round trip as the credential)."""
+    if loaded is None:
+        loaded = await sync_to_async(selectors.context_messages)(
+            user=user, conversation_id=conversation_id
+        )
+    checkpoint, rows = loaded
     system = system_with_checkpoint(system_prompt, checkpoint)
     tokens = estimate_tokens(system) + sum(r.token_estimate for r in rows)
     limit = int(window * settings.MOSAIC_CONTEXT_THRESHOLD)
