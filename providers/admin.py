@@ -13,6 +13,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from mosaic.accounts.auth import acting_user
 from providers import health, selectors, services
 from providers.models import CredentialKind, ProviderCredential, ProviderHealth
 
@@ -111,7 +112,9 @@ class ProviderCredentialAdmin(admin.ModelAdmin[ProviderCredential]):
         self, request: HttpRequest, obj: ProviderCredential, form: Any, change: bool
     ) -> None:
         services.credential_admin_save(
-            user=request.user, credential=obj, new_api_key=form.cleaned_data.get("new_api_key", "")
+            user=acting_user(request),
+            credential=obj,
+            new_api_key=form.cleaned_data.get("new_api_key", ""),
         )
 
     def delete_model(self, request: HttpRequest, obj: ProviderCredential) -> None:

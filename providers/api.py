@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from mosaic.accounts.auth import acting_user
 from providers import oauth, selectors, services
 from providers.adapters.base import ProviderError
 from providers.fields import validate_http_url
@@ -158,8 +159,9 @@ class ProviderListApi(ProvidersApiView):
         ),
     )
     def get(self, request: Request) -> Response:
-        credentials = list(selectors.credential_list(user=request.user))
-        summary = [dataclasses.asdict(s) for s in selectors.provider_summary(user=request.user)]
+        user = acting_user(request)
+        credentials = list(selectors.credential_list(user=user))
+        summary = [dataclasses.asdict(s) for s in selectors.provider_summary(user=user)]
         return Response(
             {
                 "providers": ProviderSummarySerializer(summary, many=True).data,
@@ -171,7 +173,7 @@ class ProviderListApi(ProvidersApiView):
     def post(self, request: Request) -> Response:
         data = self.CredentialCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        credential = services.credential_create(user=request.user, **data.validated_data)
+        credential = services.credential_create(user=acting_user(request), **data.validated_data)
         return Response(credential_data(credential), status=status.HTTP_201_CREATED)
 
 
@@ -188,7 +190,7 @@ class ProviderDetailApi(ProvidersApiView):
 
     @extend_schema(responses=CredentialOutputSerializer)
     def get(self, request: Request, id: UUID) -> Response:
-        credential = selectors.credential_get(user=request.user, credential_id=id)
+        credential = selectors.credential_get(user=acting_user(request), credential_id=id)
         return Response(credential_data(credential))
 
     @extend_schema(request=CredentialUpdateInput, responses=CredentialOutputSerializer)
@@ -196,7 +198,7 @@ class ProviderDetailApi(ProvidersApiView):
         data = self.CredentialUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
         credential = services.credential_update(
-            user=request.user, credential_id=id, **data.validated_data
+            user=acting_user(request), credential_id=id, **data.validated_data
         )
         return Response(credential_data(credential))
 
@@ -206,7 +208,7 @@ class ProviderDetailApi(ProvidersApiView):
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, id: UUID) -> Response:
-        services.credential_delete(user=request.user, credential_id=id)
+        services.credential_delete(user=acting_user(request), credential_id=id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -226,7 +228,7 @@ class ProviderTestApi(ProvidersApiView):
         ),
     )
     def post(self, request: Request, id: UUID) -> Response:
-        result = services.credential_test(user=request.user, credential_id=id)
+        result = services.credential_test(user=acting_user(request), credential_id=id)
         return Response(
             {
                 "provider": result.provider,
@@ -275,7 +277,7 @@ class ProviderModelsApi(ProvidersApiView):
         )
     )
     def get(self, request: Request) -> Response:
-        listing = selectors.available_models(user=request.user)
+        listing = selectors.available_models(user=acting_user(request))
         models = [{"key": spec.key, **dataclasses.asdict(spec)} for spec in listing.models]
         sources = [
             {
@@ -321,7 +323,7 @@ class OAuthStartApi(ProvidersApiView):
     )
     def post(self, request: Request, provider: str) -> Response:
         start = services.oauth_start(
-            user=request.user, provider=provider, default_redirect_uri=callback_url(request)
+            user=acting_user(request), provider=provider, default_redirect_uri=callback_url(request)
         )
         return Response(dataclasses.asdict(start), status=status.HTTP_201_CREATED)
 
@@ -338,7 +340,7 @@ class OAuthCompleteApi(ProvidersApiView):
         data = self.OAuthCompleteInput(data=request.data)
         data.is_valid(raise_exception=True)
         credential = services.oauth_complete(
-            user=request.user, provider=provider, **data.validated_data
+            user=acting_user(request), provider=provider, **data.validated_data
         )
         return Response(credential_data(credential), status=status.HTTP_201_CREATED)
 
@@ -377,7 +379,7 @@ class OAuthCallbackApi(ProvidersApiView):
                 pasted=f"{code}#{state}",
             )
         try:
-            credential = services.oauth_complete(user=request.user, code=code, state=state)
+            credential = services.oauth_complete(user=acting_user(request), code=code, state=state)
         except (oauth.OAuthError, ProviderError, services.CredentialInvalid) as exc:
             return self._page("error", error_message(exc), error_status(exc) or 400)
         return self._page(
@@ -410,7 +412,7 @@ class OAuthDeviceStartApi(ProvidersApiView):
         ),
     )
     def post(self, request: Request, provider: str) -> Response:
-        start = services.oauth_device_start(user=request.user, provider=provider)
+        start = services.oauth_device_start(user=acting_user(request), provider=provider)
         return Response(dataclasses.asdict(start), status=status.HTTP_201_CREATED)
 
 
@@ -435,7 +437,7 @@ class OAuthDevicePollApi(ProvidersApiView):
         data = self.OAuthDevicePollInput(data=request.data)
         data.is_valid(raise_exception=True)
         poll = services.oauth_device_poll(
-            user=request.user, provider=provider, device_id=data.validated_data["device_id"]
+            user=acting_user(request), provider=provider, device_id=data.validated_data["device_id"]
         )
         return Response(
             {

@@ -26,9 +26,7 @@ from providers.models import ProviderCredential
 from providers.registry import PROVIDERS, get_adapter
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-
-    ActingUser = AbstractBaseUser | AnonymousUser | None
+    from django.contrib.auth.models import User
 
 __all__ = [
     "CredentialNotFound",
@@ -79,7 +77,9 @@ class CredentialNotFound(LookupError):
     """No such credential for this user (whether it does not exist or is someone else's)."""
 
 
-def acting_user_id(user: ActingUser) -> int | None:
+def acting_user_id(user: User | None) -> int | None:
+    """The user's id; None for the installation itself (``user=None``) and, defensively, for an
+    anonymous user, who then sees only what the installation has."""
     if user is None or not user.is_authenticated:
         return None
     return int(user.pk)
@@ -88,7 +88,7 @@ def acting_user_id(user: ActingUser) -> int | None:
 # --- credentials -------------------------------------------------------------------------------
 
 
-def credential_list(*, user: ActingUser) -> QuerySet[ProviderCredential]:
+def credential_list(*, user: User) -> QuerySet[ProviderCredential]:
     """The acting user's own credentials (system-wide rows are not listed to users)."""
     user_id = acting_user_id(user)
     if user_id is None:
@@ -96,14 +96,14 @@ def credential_list(*, user: ActingUser) -> QuerySet[ProviderCredential]:
     return ProviderCredential.objects.filter(owner_id=user_id).order_by("provider", "-created_at")
 
 
-def credential_get(*, user: ActingUser, credential_id: UUID | str) -> ProviderCredential:
+def credential_get(*, user: User, credential_id: UUID | str) -> ProviderCredential:
     try:
         return credential_list(user=user).get(pk=credential_id)
     except (ProviderCredential.DoesNotExist, ValueError):
         raise CredentialNotFound("No such credential.") from None
 
 
-def active_credentials(*, user: ActingUser, provider: str) -> list[ProviderCredential]:
+def active_credentials(*, user: User | None, provider: str) -> list[ProviderCredential]:
     """The active credentials that could serve ``user`` for ``provider``: theirs and the system's.
 
     One query; the caller picks (the user's own wins).
@@ -143,7 +143,7 @@ class ProviderSummary:
     secret_hint: str = ""
 
 
-def provider_summary(*, user: ActingUser) -> list[ProviderSummary]:
+def provider_summary(*, user: User) -> list[ProviderSummary]:
     """For each provider, which credential a request by ``user`` would use (no secret shown
     beyond its mask; the system's own secrets not even that)."""
     own = {c.provider: c for c in credential_list(user=user).filter(is_active=True)}
@@ -171,7 +171,7 @@ def _usable_key(user_id: int | None, generation: int) -> str:
     return f"providers:usable:{generation}:{user_id if user_id is not None else 'system'}"
 
 
-def usable_providers(*, user: ActingUser) -> set[str]:
+def usable_providers(*, user: User) -> set[str]:
     """Providers the user can send a request to now: own or system credential, env key, Ollama.
 
     Cached per user for 30 s; credential writes invalidate it (``invalidate_usable``).
@@ -331,7 +331,7 @@ def _dynamic_models(credentials: dict[str, ResolvedCredential]) -> dict[str, Pro
     return listing
 
 
-def available_models(*, user: ActingUser) -> ModelListing:
+def available_models(*, user: User) -> ModelListing:
     """The models the user can use now: the catalog's for providers with a usable credential,
     and the live lists of OpenRouter and Ollama (cached; the catalog or last good list when the
     upstream is down, flagged ``stale`` with the error)."""

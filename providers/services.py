@@ -37,7 +37,7 @@ from providers.models import CredentialKind, ProviderCredential
 from providers.registry import PROVIDERS, UnknownProvider, get_adapter
 
 if TYPE_CHECKING:
-    from providers.selectors import ActingUser
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +64,8 @@ class CredentialInvalid(ValueError):
     """The input cannot make a credential; the message says why, in one sentence."""
 
 
-def _owner_id(user: ActingUser) -> int:
-    if user is None or not user.is_authenticated:
+def _owner_id(user: User) -> int:
+    if not user.is_authenticated:
         raise CredentialInvalid("Only a signed-in user can own a credential.")
     return int(user.pk)
 
@@ -110,7 +110,7 @@ def _save_active(credential: ProviderCredential) -> ProviderCredential:
 
 def credential_create(
     *,
-    user: ActingUser,
+    user: User,
     provider: str,
     api_key: str,
     label: str = "",
@@ -137,7 +137,7 @@ def credential_create(
 
 def credential_update(
     *,
-    user: ActingUser,
+    user: User,
     credential_id: UUID | str,
     label: str | None = None,
     api_key: str | None = None,
@@ -164,7 +164,7 @@ def credential_update(
     return _save_active(credential)
 
 
-def credential_delete(*, user: ActingUser, credential_id: UUID | str) -> None:
+def credential_delete(*, user: User, credential_id: UUID | str) -> None:
     credential = selectors.credential_get(user=user, credential_id=credential_id)
     owner_id = credential.owner_id
     credential.delete()
@@ -177,7 +177,7 @@ class CredentialTestResult:
     health: Health
 
 
-def credential_test(*, user: ActingUser, credential_id: UUID | str) -> CredentialTestResult:
+def credential_test(*, user: User, credential_id: UUID | str) -> CredentialTestResult:
     """Run the provider's health check with this very credential (not the precedence winner)."""
     credential = selectors.credential_get(user=user, credential_id=credential_id)
     try:
@@ -196,10 +196,10 @@ def credential_test(*, user: ActingUser, credential_id: UUID | str) -> Credentia
 
 
 def credential_admin_save(
-    *, user: ActingUser, credential: ProviderCredential, new_api_key: str = ""
+    *, user: User, credential: ProviderCredential, new_api_key: str = ""
 ) -> ProviderCredential:
     """Save a credential edited in the admin (staff only); a new key replaces the stored one."""
-    if user is None or not getattr(user, "is_staff", False):
+    if not user.is_staff:
         raise CredentialInvalid("Only staff may edit credentials in the admin.")
     if new_api_key.strip():
         credential.api_key = new_api_key.strip()
@@ -232,7 +232,7 @@ def _touch(credential: ProviderCredential) -> None:
 
 
 def resolve_credential(
-    *, user: ActingUser, provider: str, force_refresh: bool = False
+    *, user: User | None, provider: str, force_refresh: bool = False
 ) -> ResolvedCredential:
     """What to authenticate a request to ``provider`` with, on behalf of ``user``.
 
@@ -268,7 +268,7 @@ def resolve_credential(
 
 
 async def aresolve_credential(
-    *, user: ActingUser, provider: str, force_refresh: bool = False
+    *, user: User | None, provider: str, force_refresh: bool = False
 ) -> ResolvedCredential:
     """``resolve_credential`` for async callers (the gateway, the runtime)."""
     return await sync_to_async(resolve_credential)(
@@ -276,7 +276,7 @@ async def aresolve_credential(
     )
 
 
-def refresh_credential(*, user: ActingUser, credential_id: UUID | str) -> ProviderCredential:
+def refresh_credential(*, user: User, credential_id: UUID | str) -> ProviderCredential:
     """Refresh the user's OAuth credential now (e.g. after the provider answered 401)."""
     credential = selectors.credential_get(user=user, credential_id=credential_id)
     if credential.kind != CredentialKind.OAUTH:
@@ -457,7 +457,7 @@ class DevicePoll:
     credential: ProviderCredential | None = None
 
 
-def oauth_start(*, user: ActingUser, provider: str, default_redirect_uri: str) -> OAuthStart:
+def oauth_start(*, user: User, provider: str, default_redirect_uri: str) -> OAuthStart:
     """Begin a PKCE login: remember state and verifier under the user's id; return the URL."""
     owner_id = _owner_id(user)
     _check_provider(provider)
@@ -474,7 +474,7 @@ def oauth_start(*, user: ActingUser, provider: str, default_redirect_uri: str) -
 
 
 def oauth_complete(
-    *, user: ActingUser, code: str, state: str = "", provider: str | None = None
+    *, user: User, code: str, state: str = "", provider: str | None = None
 ) -> ProviderCredential:
     """Finish a login with the code from the callback or pasted by the user.
 
@@ -531,7 +531,7 @@ def _store_oauth_tokens(
     return _save_active(credential)
 
 
-def oauth_device_start(*, user: ActingUser, provider: str) -> DeviceStart:
+def oauth_device_start(*, user: User, provider: str) -> DeviceStart:
     """Begin a device-code login (RFC 8628); the device code itself stays on the server."""
     owner_id = _owner_id(user)
     _check_provider(provider)
@@ -559,7 +559,7 @@ def oauth_device_start(*, user: ActingUser, provider: str) -> DeviceStart:
     )
 
 
-def oauth_device_poll(*, user: ActingUser, provider: str, device_id: str) -> DevicePoll:
+def oauth_device_poll(*, user: User, provider: str, device_id: str) -> DevicePoll:
     """Ask the authorization server once whether the user has approved (never faster than it
     allows); stores the tokens when they arrive."""
     owner_id = _owner_id(user)

@@ -1,4 +1,7 @@
-"""REST API of routing: rules CRUD and reorder (M4-009), and the explain endpoint (M4-008)."""
+"""REST API of routing: rules CRUD and reorder (M4-009), and the explain endpoint (M4-008).
+
+Domain errors (NotFound, InvalidInput, Conflict) become HTTP statuses in mosaic/api_errors.py.
+"""
 
 from __future__ import annotations
 
@@ -6,38 +9,15 @@ from typing import Any
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mosaic.errors import Conflict, InvalidInput, NotFound
+from mosaic.accounts.auth import acting_user
 from routing import selectors, services
 from routing.models import RoutingRule
 from routing.rules import describe_conditions
-
-
-class _Invalid(exceptions.APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "invalid"
-
-
-class _Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-
-
-class RoutingApi(APIView):
-    """Maps the domain errors to HTTP (until the project-wide handler in mosaic/api_errors.py)."""
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, NotFound):
-            exc = exceptions.NotFound(exc.message)
-        elif isinstance(exc, InvalidInput):
-            exc = _Invalid(exc.message)
-        elif isinstance(exc, Conflict):
-            exc = _Conflict(exc.message)
-        return super().handle_exception(exc)
 
 
 class RuleOutputSerializer(serializers.Serializer[RoutingRule]):
@@ -67,11 +47,11 @@ class RuleOutputSerializer(serializers.Serializer[RoutingRule]):
 
 
 def _rules_out(request: Request, rules: Any, *, many: bool = False) -> Any:
-    context = {"is_staff": bool(getattr(request.user, "is_staff", False))}
+    context = {"is_staff": acting_user(request).is_staff}
     return RuleOutputSerializer(rules, many=many, context=context).data
 
 
-class RuleListCreateApi(RoutingApi):
+class RuleListCreateApi(APIView):
     """Your own rules (tried first) and the system rules, flagged ``system``; create a rule."""
 
     class InputSerializer(serializers.Serializer[None]):
@@ -91,17 +71,18 @@ class RuleListCreateApi(RoutingApi):
 
     @extend_schema(responses=RuleOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        return Response(_rules_out(request, selectors.rules_visible(user=request.user), many=True))
+        rules = selectors.rules_visible(user=acting_user(request))
+        return Response(_rules_out(request, rules, many=True))
 
     @extend_schema(request=InputSerializer, responses={201: RuleOutputSerializer})
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        rule = services.rule_create(user=request.user, **data.validated_data)
+        rule = services.rule_create(user=acting_user(request), **data.validated_data)
         return Response(_rules_out(request, rule), status=status.HTTP_201_CREATED)
 
 
-class RuleDetailApi(RoutingApi):
+class RuleDetailApi(APIView):
     class InputSerializer(serializers.Serializer[None]):
         class Meta:
             ref_name = "RoutingRuleUpdate"  # nested InputSerializers would share one schema name
@@ -116,22 +97,25 @@ class RuleDetailApi(RoutingApi):
 
     @extend_schema(responses=RuleOutputSerializer)
     def get(self, request: Request, rule_id: int) -> Response:
-        return Response(_rules_out(request, selectors.rule_get(user=request.user, rule_id=rule_id)))
+        rule = selectors.rule_get(user=acting_user(request), rule_id=rule_id)
+        return Response(_rules_out(request, rule))
 
     @extend_schema(request=InputSerializer, responses=RuleOutputSerializer)
     def patch(self, request: Request, rule_id: int) -> Response:
         data = self.InputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        rule = services.rule_update(user=request.user, rule_id=rule_id, **data.validated_data)
+        rule = services.rule_update(
+            user=acting_user(request), rule_id=rule_id, **data.validated_data
+        )
         return Response(_rules_out(request, rule))
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, rule_id: int) -> Response:
-        services.rule_delete(user=request.user, rule_id=rule_id)
+        services.rule_delete(user=acting_user(request), rule_id=rule_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class RuleReorderApi(RoutingApi):
+class RuleReorderApi(APIView):
     """Set priorities 1..n for the listed rules (your own, or staff: system rules)."""
 
     class InputSerializer(serializers.Serializer[None]):
@@ -144,11 +128,13 @@ class RuleReorderApi(RoutingApi):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        rules = services.rules_reorder(user=request.user, order=data.validated_data["order"])
+        rules = services.rules_reorder(
+            user=acting_user(request), order=data.validated_data["order"]
+        )
         return Response(_rules_out(request, rules, many=True))
 
 
-class ExplainApi(RoutingApi):
+class ExplainApi(APIView):
     """The classification and routing decision you would get for a message; calls no model."""
 
     class InputSerializer(serializers.Serializer[None]):
@@ -171,7 +157,7 @@ class ExplainApi(RoutingApi):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        decision = services.decision_explain(user=request.user, **data.validated_data)
+        decision = services.decision_explain(user=acting_user(request), **data.validated_data)
         return Response(
             {"classification": decision.classification.to_dict(), "decision": decision.to_dict()}
         )

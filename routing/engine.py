@@ -75,10 +75,7 @@ MAX_CACHED_USERS = 10_000
 
 
 if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
-    from django.contrib.auth.models import AnonymousUser
-
-    UserLike = AbstractBaseUser | AnonymousUser
+    from django.contrib.auth.models import User
 
 
 # --- inputs ------------------------------------------------------------------------------------
@@ -465,7 +462,7 @@ def _rules_for(
 # --- credentials and health, from the providers app ------------------------------------------------
 
 
-def default_usable_providers(user: UserLike) -> set[str] | None:
+def default_usable_providers(user: User) -> set[str] | None:
     """Providers the user has a usable credential for (None: unknown, do not filter)."""
     from providers import selectors as provider_selectors
 
@@ -497,7 +494,7 @@ def _health_cached(now: float, *, allow_io: bool = True) -> Mapping[str, str]:
 
 
 def _usable_cached(
-    user: UserLike, user_id: Any, now: float, *, allow_io: bool = True
+    user: User, user_id: Any, now: float, *, allow_io: bool = True
 ) -> frozenset[str] | None:
     lookups = _CacheHolder.lookups
     with _cache_lock:
@@ -557,7 +554,7 @@ def _builtin_offline() -> Candidate:
 def resolve(
     classification: Classification,
     *,
-    user: UserLike,
+    user: User,
     session: SessionRouting = NO_SESSION,
     usable_providers: set[str] | frozenset[str] | None = None,
     health: Mapping[str, str] | None = None,
@@ -582,7 +579,7 @@ def resolve(
 async def aresolve(
     classification: Classification,
     *,
-    user: UserLike,
+    user: User,
     session: SessionRouting = NO_SESSION,
     usable_providers: set[str] | frozenset[str] | None = None,
     health: Mapping[str, str] | None = None,
@@ -616,7 +613,7 @@ async def aresolve(
 def _resolve_safely(
     classification: Classification,
     *,
-    user: UserLike,
+    user: User,
     session: SessionRouting,
     usable_in: set[str] | frozenset[str] | None,
     health_in: Mapping[str, str] | None,
@@ -655,7 +652,7 @@ def _resolve_safely(
 def _resolve(
     classification: Classification,
     *,
-    user: UserLike,
+    user: User,
     user_id: Any,
     session: SessionRouting,
     usable_in: set[str] | frozenset[str] | None,

@@ -13,20 +13,19 @@ from routing.engine import AgentProfile
 from routing.models import RoutingDecisionRecord, RoutingRule
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-
-    UserType = AbstractBaseUser | AnonymousUser
+    from django.contrib.auth.models import User
 
 # What the engine reads of a rule; everything else stays in the database.
 _ENGINE_FIELDS = ("id", "name", "priority", "owner_id", "conditions", "action")
 
 
-def user_key(user: UserType) -> int:
-    """The user's primary key (0, which matches nobody, for an anonymous user)."""
+def user_key(user: User) -> int:
+    """The user's primary key; 0, which matches nobody, should an unsaved or anonymous user
+    ever get this far."""
     return int(user.pk) if user.pk is not None else 0
 
 
-def rules_visible(*, user: UserType) -> QuerySet[RoutingRule]:
+def rules_visible(*, user: User) -> QuerySet[RoutingRule]:
     """The user's own rules, then the system rules, each by priority."""
     return RoutingRule.objects.filter(Q(owner_id=user_key(user)) | Q(owner__isnull=True)).order_by(
         # Own rules first (the one non-null owner), as the engine tries them.
@@ -36,7 +35,7 @@ def rules_visible(*, user: UserType) -> QuerySet[RoutingRule]:
     )
 
 
-def rule_get(*, user: UserType, rule_id: int) -> RoutingRule:
+def rule_get(*, user: User, rule_id: int) -> RoutingRule:
     """One of the user's rules or a system rule; another user's rule is NotFound."""
     rule = RoutingRule.objects.filter(
         Q(owner_id=user_key(user)) | Q(owner__isnull=True), pk=rule_id
@@ -65,7 +64,7 @@ def user_rules_for_routing(*, user_id: Any) -> list[dict[str, Any]]:
 
 
 def decisions_for(
-    *, user: UserType, message_id: uuid.UUID | str | None = None
+    *, user: User, message_id: uuid.UUID | str | None = None
 ) -> QuerySet[RoutingDecisionRecord]:
     records = RoutingDecisionRecord.objects.filter(user_id=user_key(user))
     if message_id is not None:
@@ -73,7 +72,7 @@ def decisions_for(
     return records
 
 
-def agent_profile(*, user: UserType, slug: str) -> AgentProfile | None:
+def agent_profile(*, user: User, slug: str) -> AgentProfile | None:
     """The routing view of an agent the user may use (their own wins over a system one).
 
     Read through the app registry rather than an import: routing sits below agents, and on the

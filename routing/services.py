@@ -25,7 +25,7 @@ from routing.rules import validate_action, validate_conditions, validate_model_r
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from routing.selectors import UserType
+    from django.contrib.auth.models import User
 
 __all__ = [
     "adecision_record",
@@ -44,7 +44,7 @@ MAX_PRIORITY = 1_000_000
 MAX_NAME = 100
 
 
-def _is_staff(user: UserType) -> bool:
+def _is_staff(user: User) -> bool:
     return bool(getattr(user, "is_staff", False))
 
 
@@ -73,7 +73,7 @@ def _clean_priority(priority: object) -> int:
     return priority
 
 
-def _check_may_edit(user: UserType, rule: RoutingRule) -> None:
+def _check_may_edit(user: User, rule: RoutingRule) -> None:
     if rule.is_system and not _is_staff(user):
         raise PermissionDenied("Only staff can change system rules.")
 
@@ -90,7 +90,7 @@ def _save(rule: RoutingRule) -> RoutingRule:
 
 def rule_create(
     *,
-    user: UserType,
+    user: User,
     name: str,
     conditions: Any,
     action: Any,
@@ -119,7 +119,7 @@ def rule_create(
 
 def rule_update(
     *,
-    user: UserType,
+    user: User,
     rule_id: int,
     name: str | None = None,
     priority: int | None = None,
@@ -143,7 +143,7 @@ def rule_update(
     return _save(rule)
 
 
-def rule_delete(*, user: UserType, rule_id: int) -> None:
+def rule_delete(*, user: User, rule_id: int) -> None:
     rule = selectors.rule_get(user=user, rule_id=rule_id)
     _check_may_edit(user, rule)
     rule.delete()
@@ -151,7 +151,7 @@ def rule_delete(*, user: UserType, rule_id: int) -> None:
 
 
 @transaction.atomic
-def rules_reorder(*, user: UserType, order: Sequence[int]) -> list[RoutingRule]:
+def rules_reorder(*, user: User, order: Sequence[int]) -> list[RoutingRule]:
     """Give the listed rules priorities 1..n in that order, in one transaction.
 
     The list holds either the user's own rules or (staff only) system rules, not both. Rules of
@@ -218,7 +218,7 @@ def rule_admin_delete(*, rules: Iterable[RoutingRule]) -> None:
 
 def decision_record(
     *,
-    user: UserType,
+    user: User,
     decision: RoutingDecision,
     message_id: uuid.UUID | str | None = None,
     failover: bool | None = None,
@@ -251,7 +251,7 @@ def decision_record(
 
 async def adecision_record(
     *,
-    user: UserType,
+    user: User,
     decision: RoutingDecision,
     message_id: uuid.UUID | str | None = None,
     failover: bool | None = None,
@@ -263,7 +263,7 @@ async def adecision_record(
 
 def decision_explain(
     *,
-    user: UserType,
+    user: User,
     text: str,
     model_override: str = "",
     agent: str = "",

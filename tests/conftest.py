@@ -147,9 +147,12 @@ def upstreams(
 SEED_MIGRATIONS = ["agents.migrations.0002_system_agents", "routing.migrations.0002_default_rules"]
 
 
-def _run_seed_migrations() -> None:
-    """Data migrations seed system agents and default rules; a transactional test's flush
-    removes them, so they are applied again (they are idempotent)."""
+def seed_reference_data() -> None:
+    """Apply the data migrations that seed the system agents and default routing rules again.
+
+    A transactional test's flush removes those rows, so every later test that needs them seeds
+    them here: transactional tests through ``_seed_data`` below, others through a fixture such as
+    ``default_rules`` (tests/routing/conftest.py). The migrations are idempotent."""
     import importlib
     from types import SimpleNamespace
 
@@ -169,4 +172,4 @@ def _seed_data(request: pytest.FixtureRequest) -> None:
     )
     if transactional:
         request.getfixturevalue("transactional_db")
-        _run_seed_migrations()
+        seed_reference_data()

@@ -6,6 +6,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser, User
+from django.http import HttpRequest
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
@@ -57,8 +58,9 @@ class BearerTokenWebsocketMiddleware:
         return await self.app(scope, receive, send)
 
 
-def acting_user(request: Request) -> User:
-    """The authenticated user of an API request (views require IsAuthenticated)."""
+def acting_user(request: HttpRequest | Request) -> User:
+    """The authenticated user of a request: API views require IsAuthenticated and admin views
+    staff, so this narrows the type; the check is a guard, not the access control."""
     user = request.user
     if not user.is_authenticated:
         raise exceptions.NotAuthenticated()

@@ -44,7 +44,11 @@ def credential_fingerprint(credential: ResolvedCredential) -> str:
 
 
 class ClientCache(Generic[ClientT]):
-    """LRU of clients built by ``factory(credential, base_url)``, one set per event loop."""
+    """LRU of clients built by ``factory(credential, base_url)``, one set per event loop.
+
+    The key is the base URL and ``credential_fingerprint``; whatever is fixed for an adapter
+    (OpenRouter's attribution headers, say) belongs in the factory, not the key.
+    """
 
     def __init__(
         self,

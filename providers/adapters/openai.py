@@ -38,14 +38,12 @@ from providers.adapters.base import (
 )
 from providers.adapters.openai_compat import (
     UPSTREAM_ERRORS,
-    SDKClientCache,
-    bearer_token,
     classify_error_code,
     error_result_text,
     map_openai_error,
+    openai_clients,
     parse_tool_arguments,
     request_timeout,
-    shared_clients,
     timed_health,
 )
 
@@ -180,15 +178,12 @@ class OpenAIAdapter:
     supports_embeddings: ClassVar[bool] = True
     requires_credential: ClassVar[bool] = True
 
-    def __init__(self, clients: SDKClientCache | None = None) -> None:
-        self._clients = clients or shared_clients
+    def __init__(self) -> None:
+        self._clients = openai_clients(provider=self.name)
 
     def client(self, credential: ResolvedCredential) -> AsyncOpenAI:
-        return self._clients.get(
-            base_url=(credential.base_url or self.default_base_url).rstrip("/"),
-            token=bearer_token(credential, self.name),
-            headers=dict(credential.extra_headers),
-        )
+        base_url = (credential.base_url or self.default_base_url).rstrip("/")
+        return self._clients.get(credential, base_url)
 
     def request_params(self, request: ChatRequest) -> dict[str, Any]:
         params: dict[str, Any] = {

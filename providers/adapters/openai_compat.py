@@ -1,7 +1,8 @@
 """What the adapters built on the official ``openai`` SDK share.
 
-- ``SDKClientCache``: one ``AsyncOpenAI`` per (event loop, base URL, credential, headers), so the
-  chat hot path reuses connections instead of building a client and a TLS session per turn.
+- ``openai_clients``: a ``ClientCache`` (providers/adapters/_clients.py) of ``AsyncOpenAI``
+  clients for one adapter, so the chat hot path reuses connections instead of building a client
+  and a TLS session per turn.
 - ``map_openai_error``: the one place an ``openai`` SDK exception (or a transport error under it)
   becomes a ``ProviderError`` that says whether a retry can help. The OpenAI (Responses API)
   adapter uses it as well as the Chat Completions ones.
@@ -11,15 +12,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
 import logging
 import ssl
 import time
 import uuid
-import weakref
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -31,6 +28,7 @@ import openai
 from openai import AsyncOpenAI, Timeout
 
 from providers import catalog
+from providers.adapters._clients import ClientCache
 from providers.adapters.base import (
     ChatMessage,
     ChatRequest,
@@ -53,7 +51,6 @@ logger = logging.getLogger(__name__)
 
 # Connecting should take well under this; the rest of request.timeout is for the model to answer.
 CONNECT_TIMEOUT_CAP = 10.0
-MAX_CLIENTS_PER_LOOP = 32
 # Where a tool call's arguments go when the model produced text that is not a JSON object, so the
 # runtime can hand the model an error instead of the turn failing on a parse error.
 INVALID_ARGUMENTS_KEY = "_invalid_json_arguments"
@@ -86,60 +83,32 @@ def request_timeout(seconds: float) -> Timeout:
     return Timeout(seconds, connect=min(CONNECT_TIMEOUT_CAP, seconds))
 
 
-class SDKClientCache:
-    """A small LRU of ``AsyncOpenAI`` clients, one LRU per running event loop.
+def openai_clients(
+    *, provider: str, default_headers: Mapping[str, str] | None = None
+) -> ClientCache[AsyncOpenAI]:
+    """A cache of ``AsyncOpenAI`` clients for one adapter (per event loop, bounded; see
+    providers/adapters/_clients.py), keyed by base URL and credential.
 
-    Per loop because a client's connection pool belongs to the loop it first ran on: Celery tasks
-    and tests each run their own loop, and a pooled connection used from another loop fails. The
-    loops are held weakly, so a finished loop's clients go with it. Evicted clients are not
-    closed (one may still be streaming); their connections close when they are collected.
+    ``default_headers`` are the adapter's own (OpenRouter's attribution): fixed for the adapter,
+    so they are part of the factory rather than the key. The credential's extra headers are in
+    the key (``credential_fingerprint``) and win over them.
     """
+    fixed = dict(default_headers or {})
 
-    def __init__(self, maxsize: int = MAX_CLIENTS_PER_LOOP) -> None:
-        self._maxsize = maxsize
-        self._by_loop: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, OrderedDict[tuple[str, ...], AsyncOpenAI]
-        ] = weakref.WeakKeyDictionary()
-
-    def get(self, *, base_url: str, token: str, headers: Mapping[str, str]) -> AsyncOpenAI:
-        key = (
-            base_url,
-            hashlib.sha256(token.encode()).hexdigest(),
-            *(f"{name}\0{value}" for name, value in sorted(headers.items())),
+    def build(credential: ResolvedCredential, base_url: str) -> AsyncOpenAI:
+        client = AsyncOpenAI(
+            api_key=bearer_token(credential, provider),
+            base_url=base_url,
+            max_retries=0,  # retries and fallbacks are decided above the adapter
+            default_headers={**fixed, **credential.extra_headers},
         )
-        loop = asyncio.get_running_loop()
-        try:
-            clients = self._by_loop.setdefault(loop, OrderedDict())
-        except TypeError:  # a loop implementation that cannot be weakly referenced
-            return _new_client(base_url, token, headers)
-        client = clients.get(key)
-        if client is not None:
-            clients.move_to_end(key)
-            return client
-        client = clients[key] = _new_client(base_url, token, headers)
-        while len(clients) > self._maxsize:
-            clients.popitem(last=False)
+        # Only Mosaic's credential authenticates; never OPENAI_ORG_ID/OPENAI_PROJECT_ID from the
+        # environment, which would be sent to OpenRouter or Z.ai as well.
+        client.organization = None
+        client.project = None
         return client
 
-    def clear(self) -> None:
-        self._by_loop = weakref.WeakKeyDictionary()
-
-
-def _new_client(base_url: str, token: str, headers: Mapping[str, str]) -> AsyncOpenAI:
-    client = AsyncOpenAI(
-        api_key=token,
-        base_url=base_url,
-        max_retries=0,  # retries and fallbacks are decided above the adapter
-        default_headers=dict(headers),
-    )
-    # Only Mosaic's credential authenticates; never OPENAI_ORG_ID/OPENAI_PROJECT_ID from the
-    # environment, which would be sent to OpenRouter or Z.ai as well.
-    client.organization = None
-    client.project = None
-    return client
-
-
-shared_clients = SDKClientCache()
+    return ClientCache(build)
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -489,9 +458,10 @@ class ChatCompletionsAdapter:
     """A provider that speaks OpenAI's streaming Chat Completions, through the ``openai`` SDK.
 
     Subclasses set the names and the default base URL, and may override the hooks:
-    ``default_headers``, ``extra_body`` (provider-specific request fields), ``classify_code``
-    (provider error codes), ``reasoning_fields`` (where a delta carries reasoning) and
-    ``history_reasoning_field`` (where an assistant message sends it back, if anywhere).
+    ``default_headers`` (read once, when ``__init__`` builds the client cache), ``extra_body``
+    (provider-specific request fields), ``classify_code`` (provider error codes),
+    ``reasoning_fields`` (where a delta carries reasoning) and ``history_reasoning_field`` (where
+    an assistant message sends it back, if anywhere).
     """
 
     name: ClassVar[str] = ""
@@ -502,8 +472,8 @@ class ChatCompletionsAdapter:
     reasoning_fields: ClassVar[tuple[str, ...]] = ("reasoning_content", "reasoning")
     history_reasoning_field: ClassVar[str | None] = None
 
-    def __init__(self, clients: SDKClientCache | None = None) -> None:
-        self._clients = clients or shared_clients
+    def __init__(self) -> None:
+        self._clients = openai_clients(provider=self.name, default_headers=self.default_headers())
 
     # --- hooks -------------------------------------------------------------------------------
 
@@ -540,11 +510,7 @@ class ChatCompletionsAdapter:
         return (credential.base_url or self.default_base_url).rstrip("/")
 
     def client(self, credential: ResolvedCredential) -> AsyncOpenAI:
-        return self._clients.get(
-            base_url=self.base_url(credential),
-            token=bearer_token(credential, self.name),
-            headers={**self.default_headers(), **credential.extra_headers},
-        )
+        return self._clients.get(credential, self.base_url(credential))
 
     def map_error(self, exc: BaseException, *, started: bool = False) -> ProviderError:
         return map_openai_error(

@@ -30,7 +30,6 @@ from providers.adapters.base import (
 from providers.adapters.openai_compat import (
     UPSTREAM_ERRORS,
     ChatCompletionsAdapter,
-    SDKClientCache,
     Verdict,
     classify_error_code,
     request_timeout,
@@ -96,19 +95,14 @@ class OpenRouterAdapter(ChatCompletionsAdapter):
     default_base_url: ClassVar[str] = "https://openrouter.ai/api/v1"
     reasoning_fields: ClassVar[tuple[str, ...]] = ("reasoning", "reasoning_content")
 
-    def __init__(
-        self,
-        clients: SDKClientCache | None = None,
-        *,
-        referer: str = "",
-        title: str = "Mosaic",
-    ) -> None:
-        super().__init__(clients)
+    def __init__(self, *, referer: str = "", title: str = "Mosaic") -> None:
         # HTTP-Referer is the installation's public URL, which only the deployment knows; it is
-        # left out rather than made up when none is given.
+        # left out rather than made up when none is given. Set before the base class builds the
+        # client cache, which reads default_headers().
         self._attribution = {"X-Title": title}
         if referer:
             self._attribution["HTTP-Referer"] = referer
+        super().__init__()
 
     def default_headers(self) -> dict[str, str]:
         return dict(self._attribution)

@@ -33,7 +33,6 @@ from providers.adapters.base import (
 from providers.adapters.openai_compat import (
     UPSTREAM_ERRORS,
     ChatCompletionsAdapter,
-    SDKClientCache,
     Verdict,
     classify_error_code,
     request_timeout,
@@ -94,10 +93,8 @@ class ZaiAdapter(ChatCompletionsAdapter):
     reasoning_fields: ClassVar[tuple[str, ...]] = ("reasoning_content",)
     history_reasoning_field: ClassVar[str | None] = "reasoning_content"
 
-    def __init__(
-        self, clients: SDKClientCache | None = None, *, health_model: str = "glm-5"
-    ) -> None:
-        super().__init__(clients)
+    def __init__(self, *, health_model: str = "glm-5") -> None:
+        super().__init__()
         self.health_model = health_model
         # Base URLs that answered 404 to GET /models, so the probe goes straight to a completion.
         self._no_models_endpoint: set[str] = set()

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.urls import NoReverseMatch, reverse
 
 from tests.fakes.fixtures_anthropic_ollama import fake_anthropic, fake_ollama  # noqa: F401
 from tests.fakes.fixtures_openai_family import fake_openai, fake_openrouter  # noqa: F401
@@ -19,29 +18,11 @@ from tests.fakes.oauth_server import FakeOAuthServer
 PROVIDER_NAMES = ("anthropic", "openai", "openrouter", "zai", "ollama")
 
 
-def providers_api_mounted() -> bool:
-    """Whether the project's own URLconf serves the providers API yet."""
-    try:
-        reverse("providers-list", urlconf="mosaic.urls")
-    except NoReverseMatch:
-        return False
-    return True
-
-
-@pytest.fixture
-def providers_urls(settings: Any) -> None:
-    """Serve the providers API in Django's test client (and reverse() its names)."""
-    if not providers_api_mounted():
-        settings.ROOT_URLCONF = "tests.providers.urls"
-
-
 @pytest.fixture
 def live_env() -> dict[str, str]:
-    """Environment for a live daphne: no provider keys, no OAuth client, the providers API."""
+    """Environment for a live daphne: no provider keys, no OAuth client."""
     env = {f"{name.upper()}_API_KEY": "" for name in PROVIDER_NAMES}
     env.update({k: "" for k in os.environ if k.startswith("MOSAIC_OAUTH_")})
-    if not providers_api_mounted():
-        env["DJANGO_SETTINGS_MODULE"] = "tests.providers.live_settings"
     return env
 
 

@@ -98,7 +98,7 @@ def test_failures_are_counted_and_reset_by_a_success(
 
 
 def test_health_endpoint_serves_the_stored_status_without_probing(
-    upstreams: tuple[FakeAnthropic, FakeOllama], alice_api: APIClient, providers_urls: None
+    upstreams: tuple[FakeAnthropic, FakeOllama], alice_api: APIClient
 ) -> None:
     fake_anthropic, fake_ollama = upstreams
     health.probe_all()

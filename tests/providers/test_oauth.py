@@ -22,7 +22,7 @@ from tests.fakes.oauth_server import DEVICE_GRANT, FakeOAuthServer, s256
 
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.usefixtures("providers_urls", "clean_provider_env"),
+    pytest.mark.usefixtures("clean_provider_env"),
 ]
 
 CALLBACK = "http://testserver/api/providers/oauth/callback"

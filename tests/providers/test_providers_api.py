@@ -15,7 +15,7 @@ from tests.live import free_port
 
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.usefixtures("providers_urls", "clean_provider_env"),
+    pytest.mark.usefixtures("clean_provider_env"),
 ]
 
 ALICE_KEY = "sk-ant-api03-alice-very-secret-key-9876"

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from routing.models import RoutingRule
 from tests.conftest import api_client_for
 
-pytestmark = pytest.mark.usefixtures("default_rules", "routing_urls", "every_provider_usable")
+pytestmark = pytest.mark.usefixtures("default_rules", "every_provider_usable")
 
 RULES = "/api/routing/rules"
 EXPLAIN = "/api/routing/explain"
