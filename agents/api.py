@@ -1,10 +1,15 @@
-"""Agents API (M2-006): users see system agents and their own; they change only their own."""
+"""Agents and sessions API (M2-006, M5-007): thin views over selectors and services.
+
+Users see the system agents and their own, and create, change and delete their own. Another
+user's agent or session answers 404; changing or deleting a system agent answers 403 (staff
+change them in the admin). Validation errors answer 400 naming the field.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,6 +17,8 @@ from rest_framework.views import APIView
 
 from agents import selectors, services
 from agents.models import AgentConfig, Session
+from agents.tools import all_tools
+from conversations.api import Pagination
 from mosaic.accounts.auth import acting_user
 
 
@@ -26,25 +33,60 @@ class AgentOutput(serializers.ModelSerializer[AgentConfig]):
         ]  # fmt: skip
 
 
+# Fields the API returns but nobody writes: accepted (and ignored) so that a client can send
+# back what it read; any other unknown field is refused by name.
+_READ_ONLY = frozenset({"id", "system", "created_at", "updated_at"})
+
+
+class CapabilitiesInput(serializers.Serializer[Any]):
+    domains = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
+    preferred_models = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            extra = sorted(set(data) - set(self.fields))
+            if extra:
+                raise serializers.ValidationError({extra[0]: ["Unknown key."]})
+        return super().to_internal_value(data)
+
+
 class AgentInput(serializers.Serializer[Any]):
-    slug = serializers.CharField(max_length=64)
-    name = serializers.CharField(max_length=100)
-    system_prompt = serializers.CharField(max_length=100_000, trim_whitespace=False)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
-    default_provider = serializers.CharField(required=False, allow_blank=True, default="")
-    default_model = serializers.CharField(required=False, allow_blank=True, default="")
+    """Shape only (types and lengths); the rules (slugs, tools, models, domains) are the service's."""
+
+    slug = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="Defaults to one made from the name.",
+    )
+    name = serializers.CharField(max_length=services.MAX_NAME)
+    system_prompt = serializers.CharField(max_length=services.MAX_PROMPT)
+    description = serializers.CharField(
+        max_length=services.MAX_DESCRIPTION, required=False, allow_blank=True
+    )
+    default_provider = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    default_model = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="A model id (claude-sonnet-4-6) or provider:model; blank lets routing decide.",
+    )
     tool_allowlist = serializers.ListField(
-        child=serializers.CharField(max_length=128), required=False, default=list
+        child=serializers.CharField(max_length=128), required=False
     )
     skills = serializers.ListField(
-        child=serializers.CharField(max_length=128), required=False, default=list
+        child=serializers.CharField(max_length=services.MAX_SKILL_LENGTH), required=False
     )
-    capabilities = serializers.DictField(required=False, default=dict)
+    capabilities = CapabilitiesInput(required=False)
 
-
-class AgentUpdateInput(AgentInput):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, partial=True, **kwargs)
+    def to_internal_value(self, data: Any) -> Any:
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields) - _READ_ONLY)
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
 
 
 class AgentListApi(APIView):
@@ -65,20 +107,16 @@ class AgentListApi(APIView):
 class AgentDetailApi(APIView):
     @extend_schema(responses=AgentOutput)
     def get(self, request: Request, agent_id: str) -> Response:
-        return Response(
-            AgentOutput(
-                selectors.agent_get_by_id(user=acting_user(request), agent_id=agent_id)
-            ).data
-        )
+        agent = selectors.agent_get_by_id(user=acting_user(request), agent_id=agent_id)
+        return Response(AgentOutput(agent).data)
 
-    @extend_schema(request=AgentUpdateInput, responses=AgentOutput)
+    @extend_schema(request=AgentInput(partial=True), responses=AgentOutput)
     def patch(self, request: Request, agent_id: str) -> Response:
-        data = AgentUpdateInput(data=request.data)
+        data = AgentInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        fields = {
-            key: data.validated_data[key] for key in request.data if key in data.validated_data
-        }
-        agent = services.agent_update(user=acting_user(request), agent_id=agent_id, **fields)
+        agent = services.agent_update(
+            user=acting_user(request), agent_id=agent_id, **data.validated_data
+        )
         return Response(AgentOutput(agent).data)
 
     @extend_schema(responses={204: None})
@@ -87,8 +125,23 @@ class AgentDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class ToolOutput(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    parameters = serializers.JSONField(help_text="JSON schema of the arguments")
+
+
+class ToolListApi(APIView):
+    """The tools an agent's ``tool_allowlist`` may name."""
+
+    @extend_schema(responses=ToolOutput(many=True))
+    def get(self, request: Request) -> Response:
+        tools = sorted(all_tools().values(), key=lambda tool: tool.name)
+        return Response(ToolOutput(tools, many=True).data)
+
+
 class SessionOutput(serializers.ModelSerializer[Session]):
-    duration_seconds = serializers.FloatField(read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:
         model = Session
@@ -100,8 +153,28 @@ class SessionOutput(serializers.ModelSerializer[Session]):
 
 
 class SessionListApi(APIView):
-    @extend_schema(responses=SessionOutput(many=True))
+    class FilterInput(serializers.Serializer[Any]):
+        conversation = serializers.UUIDField(required=False)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("conversation", str, description="only this conversation's sessions")
+        ],
+        responses=SessionOutput(many=True),
+    )
     def get(self, request: Request) -> Response:
-        return Response(
-            SessionOutput(selectors.session_list(user=acting_user(request))[:100], many=True).data
+        query = self.FilterInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        sessions = selectors.session_list(
+            user=acting_user(request), conversation_id=query.validated_data.get("conversation")
         )
+        paginator = Pagination()
+        page = paginator.paginate_queryset(sessions, request, view=self)
+        return paginator.get_paginated_response(SessionOutput(page, many=True).data)
+
+
+class SessionDetailApi(APIView):
+    @extend_schema(responses=SessionOutput)
+    def get(self, request: Request, session_id: str) -> Response:
+        session = selectors.session_get(user=acting_user(request), session_id=session_id)
+        return Response(SessionOutput(session).data)

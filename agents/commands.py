@@ -1,20 +1,26 @@
-"""Slash commands sent as ``command:execute``: /model, /agent, /history, /help."""
+"""Slash commands sent as ``command:execute``: /model, /agent, /history, /help.
+
+Each answers one ``command:result``; a command that changes the session's model or agent also
+sends ``session:info`` first. Domain errors become ``ok: false`` with the error's message.
+"""
 
 from __future__ import annotations
 
-import re
 import shlex
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from agents import selectors, services
+from agents.models import AgentConfig
 from agents.protocol import CommandResult
+from agents.tools import all_tools
 from conversations import selectors as conversation_selectors
 from conversations import services as conversation_services
 from conversations.models import Message
 from conversations.tokens import estimate_tokens
-from mosaic.errors import MosaicError
+from mosaic.errors import InvalidInput, MosaicError
 
 if TYPE_CHECKING:
     from agents.gateway import ChatSession
@@ -25,7 +31,7 @@ HELP = """Commands:
   /model auto            let routing choose again
   /agent                 list the agents you can use
   /agent <slug>          switch agent (system prompt, tools, default model); history is kept
-  /agent new             create an agent (name, system prompt, tools)
+  /agent new             create an agent: args {name, system_prompt, tools, description?, slug?}
   /history               message count and context usage
   /help                  this list"""
 
@@ -69,7 +75,8 @@ async def _help(
 async def _model(
     chat: ChatSession, text: str, rest: list[str], args: dict[str, Any]
 ) -> CommandResult:
-    from agents.gateway import _validate_model, session_info
+    from agents.gateway import session_info
+    from routing.rules import validate_model_ref
 
     if chat.session_id is None:
         raise MosaicError("Open a conversation first.")
@@ -81,7 +88,7 @@ async def _model(
     if ref.lower() == "auto":
         new_override, output = "", "Routing chooses the model again for each message."
     else:
-        provider, model = await database_sync_to_async(_validate_model)(ref)
+        provider, model = await database_sync_to_async(validate_model_ref)(ref)
         new_override, output = (
             f"{provider}:{model}",
             f"Model pinned to {provider}:{model} for this session.",
@@ -98,45 +105,67 @@ async def _model(
     return _result(text, True, output, model_override=new_override)
 
 
-def _agent_list(chat: ChatSession) -> str:
-    lines = []
+def _agent_list(chat: ChatSession) -> tuple[str, list[dict[str, Any]]]:
+    current = chat.agent.slug if chat.agent else ""
+    lines, agents = [], []
     for agent in selectors.agents_accessible(user=chat.user):
-        mark = "*" if chat.agent and chat.agent.slug == agent.slug else " "
-        owner = "system" if agent.owner_id is None else "yours"
-        lines.append(
-            f"{mark} {agent.slug:<20} {agent.name} ({owner}) — {agent.description[:60]}".rstrip(
-                " —"
-            )
+        mark = "*" if agent.slug == current else " "
+        whose = "system" if agent.is_system else "yours"
+        tools = ", ".join(agent.tool_allowlist) or "no tools"
+        about = f" — {agent.description[:60]}" if agent.description else ""
+        lines.append(f"{mark} {agent.slug:<20} {agent.name} ({whose}; {tools}){about}")
+        agents.append(
+            {
+                "slug": agent.slug,
+                "name": agent.name,
+                "description": agent.description,
+                "system": agent.is_system,
+                "tools": list(agent.tool_allowlist),
+            }
         )
-    return "Agents:\n" + "\n".join(lines)
+    return "Agents (/agent <slug> to switch):\n" + "\n".join(lines), agents
 
 
-def _switch_agent(chat: ChatSession, slug: str) -> Any:
-    agent = selectors.agent_get(user=chat.user, slug=slug)
-    services.session_set_agent(user=chat.user, session_id=chat.session_id, agent_slug=agent.slug)
+def _switch_agent(chat: ChatSession, slug: str) -> tuple[AgentConfig, bool]:
     assert chat.session_id is not None
+    assert chat.conversation_id is not None
+    agent = selectors.agent_get(user=chat.user, slug=slug)
+    changed = services.session_set_agent(
+        user=chat.user, session_id=chat.session_id, agent_slug=agent.slug
+    )
+    # The conversation remembers its agent, so that resuming it later picks the same one.
     conversation_services.conversation_bind(
         user=chat.user,
         conversation_id=chat.conversation_id,
         session_id=chat.session_id,
         agent_slug=agent.slug,
     )
-    return agent
+    return agent, changed
 
 
-def _create_agent(chat: ChatSession, args: dict[str, Any]) -> Any:
-    name = str(args.get("name", "")).strip()
-    slug = str(args.get("slug") or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"))[:63]
-    tools = args.get("tools", [])
-    if isinstance(tools, str):
+NEW_AGENT_ARGS = ("name", "system_prompt", "tools", "description", "slug")
+
+
+def _create_agent(chat: ChatSession, args: dict[str, Any]) -> AgentConfig:
+    """``/agent new``: the socket's spelling of ``POST /api/agents``, through the same service."""
+    unknown = sorted(set(args) - set(NEW_AGENT_ARGS))
+    if unknown:
+        raise InvalidInput(
+            f"{unknown[0]}: unknown argument. /agent new takes {', '.join(NEW_AGENT_ARGS)}."
+        )
+    tools = args.get("tools")
+    if isinstance(tools, str):  # "calculator, current_time" from a one-line prompt
         tools = [t.strip() for t in tools.split(",") if t.strip()]
+    fields = {
+        "slug": args.get("slug"),
+        "description": args.get("description"),
+        "tool_allowlist": tools,
+    }
     return services.agent_create(
         user=chat.user,
-        slug=slug,
-        name=name,
-        system_prompt=str(args.get("system_prompt", "")),
-        description=str(args.get("description", "")),
-        tool_allowlist=tools,
+        name=args.get("name", ""),  # type-checked by the service, like every other field
+        system_prompt=args.get("system_prompt", ""),
+        **{key: value for key, value in fields.items() if value is not None},
     )
 
 
@@ -145,33 +174,45 @@ async def _agent(
 ) -> CommandResult:
     from agents.gateway import AgentView, session_info
 
-    if chat.session_id is None:
-        raise MosaicError("Open a conversation first.")
     if not rest:
-        return _result(text, True, await database_sync_to_async(_agent_list)(chat))
+        output, agents = await database_sync_to_async(_agent_list)(chat)
+        return _result(text, True, output, agents=agents)
     if rest[0] == "new":
         if not args:
             return _result(
                 text,
                 False,
-                "/agent new needs args: {name, system_prompt, tools}. The terminal client asks for them.",
+                "/agent new needs args {name, system_prompt, tools}: the terminal client asks "
+                f"for them. Available tools: {', '.join(sorted(all_tools()))}.",
             )
-        agent = await database_sync_to_async(_create_agent)(chat, args)
+        created = await database_sync_to_async(_create_agent)(chat, args)
         return _result(
             text,
             True,
-            f"Created agent {agent.slug!r}. Switch to it with /agent {agent.slug}.",
-            slug=agent.slug,
+            f"Created agent {created.slug!r}. Switch to it with /agent {created.slug}.",
+            slug=created.slug,
+            id=str(created.id),
         )
-    agent = await database_sync_to_async(_switch_agent)(chat, rest[0])
+    if chat.session_id is None:
+        raise MosaicError("Open a conversation first.")
+    agent, changed = await database_sync_to_async(_switch_agent)(chat, rest[0])
     chat.agent = AgentView.of(agent)
     if not chat.model_override:
-        ref = chat.agent.default_model
-        if ref:
-            chat.provider, _, chat.model = ref.partition(":")
+        # What the next message will likely use, until routing decides (as on open); a model
+        # pinned with /model stays pinned: the user's explicit choice beats an agent's default.
+        ref = chat.agent.default_model or settings.MOSAIC_DEFAULT_MODEL
+        chat.provider, _, chat.model = ref.partition(":")
         chat.routing = None
     await chat.send(dict(session_info(chat)))
-    return _result(text, True, f"Switched to {agent.name} ({agent.slug}).", agent=agent.slug)
+    if not changed:
+        return _result(text, True, f"Already using {agent.name} ({agent.slug}).", agent=agent.slug)
+    tools = ", ".join(chat.agent.tool_allowlist) or "no tools"
+    return _result(
+        text,
+        True,
+        f"Switched to {agent.name} ({agent.slug}; {tools}). The conversation so far is kept.",
+        agent=agent.slug,
+    )
 
 
 def _history_stats(chat: ChatSession) -> tuple[int, int]:

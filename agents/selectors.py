@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from agents.models import AgentConfig, Session
 from mosaic.errors import NotFound
@@ -15,35 +16,68 @@ if TYPE_CHECKING:
 DEFAULT_AGENT = "general"
 
 
+def _visible_to(user: User) -> Q:
+    return Q(owner__isnull=True) | Q(owner=user)
+
+
+def _as_uuid(value: Any, what: str) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound(f"{what} not found.") from None
+
+
 def agents_accessible(*, user: User) -> QuerySet[AgentConfig]:
-    """System agents and the user's own (M2-006); a user's agent shadows a system one of the same slug."""
-    return AgentConfig.objects.filter(Q(owner__isnull=True) | Q(owner=user)).order_by(
-        "slug", "owner_id"
+    """System agents and the user's own (M2-006), system agents first, then by slug."""
+    return AgentConfig.objects.filter(_visible_to(user)).order_by(
+        F("owner_id").asc(nulls_first=True), "slug"
     )
 
 
 def agent_get(*, user: User, slug: str) -> AgentConfig:
-    agents = list(AgentConfig.objects.filter(Q(owner__isnull=True) | Q(owner=user), slug=slug))
+    """The agent ``slug`` among those the user may use; the error lists those."""
+    agents = list(AgentConfig.objects.filter(_visible_to(user), slug=slug))
     if not agents:
         available = ", ".join(sorted({a.slug for a in agents_accessible(user=user)}))
         raise NotFound(f"Unknown agent {slug!r}. Available agents: {available}.")
-    # The user's own agent wins over a system agent with the same slug.
+    # The user's own agent wins over a system agent that took the same slug after it.
     return next((a for a in agents if a.owner_id is not None), agents[0])
+
+
+def agent_for_conversation(*, user: User, requested: str | None, stored: str) -> AgentConfig:
+    """The agent a socket gets when it opens a conversation: the one the client asks for (an
+    unknown slug is ``NotFound``), else the conversation's own, else the default agent.
+
+    The conversation's own may have been deleted or renamed since it was last used; that must
+    not lock the user out of the conversation, so it falls back to the default agent.
+    """
+    if requested:
+        return agent_get(user=user, slug=requested)
+    if stored:
+        try:
+            return agent_get(user=user, slug=stored)
+        except NotFound:
+            pass
+    return agent_get(user=user, slug=DEFAULT_AGENT)
 
 
 def agent_get_by_id(*, user: User, agent_id: Any) -> AgentConfig:
     try:
-        return AgentConfig.objects.get(Q(owner__isnull=True) | Q(owner=user), pk=agent_id)
-    except (AgentConfig.DoesNotExist, ValueError, TypeError):
+        return AgentConfig.objects.get(_visible_to(user), pk=_as_uuid(agent_id, "Agent"))
+    except AgentConfig.DoesNotExist:
         raise NotFound("Agent not found.") from None
 
 
 def session_get(*, user: User, session_id: Any) -> Session:
     try:
-        return Session.objects.get(pk=session_id, user=user)
-    except (Session.DoesNotExist, ValueError, TypeError):
+        return Session.objects.get(pk=_as_uuid(session_id, "Session"), user=user)
+    except Session.DoesNotExist:
         raise NotFound("Session not found.") from None
 
 
-def session_list(*, user: User) -> QuerySet[Session]:
-    return Session.objects.filter(user=user).order_by("-started_at")
+def session_list(*, user: User, conversation_id: Any = None) -> QuerySet[Session]:
+    """The user's sessions, newest first; only those of one conversation when it is given."""
+    sessions = Session.objects.filter(user=user)
+    if conversation_id is not None:
+        sessions = sessions.filter(conversation_id=_as_uuid(conversation_id, "Conversation"))
+    return sessions.order_by("-started_at")

@@ -1,14 +1,24 @@
-"""Writes for agents and sessions, scoped to the acting user."""
+"""Writes for agents and sessions, scoped to the acting user.
+
+Agents: a user creates, changes and deletes only their own. System agents (``owner`` null) are
+read-only for everyone through the API and the socket — staff change them in the admin — and
+an attempt answers ``PermissionDenied`` (HTTP 403, the same answer routing gives for system
+rules): the agent is visible, so "not found" would be a lie, and the request is well-formed, so
+"invalid" would be too. Another user's agent is ``NotFound`` (404), as if it did not exist.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.text import slugify
 
 from agents.models import AgentConfig, Session
 from agents.selectors import agent_get_by_id
@@ -18,93 +28,233 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+MAX_NAME = 100
+MAX_DESCRIPTION = 2_000
 MAX_PROMPT = 100_000
+MAX_SKILLS = 50
+MAX_SKILL_LENGTH = 64
+MAX_PREFERRED_MODELS = 10
+CAPABILITY_KEYS = ("domains", "preferred_models")
+# Every field a user may set on an agent; anything else is refused by name.
+AGENT_FIELDS = (
+    "slug",
+    "name",
+    "description",
+    "system_prompt",
+    "default_provider",
+    "default_model",
+    "tool_allowlist",
+    "skills",
+    "capabilities",
+)
+SYSTEM_AGENT_READ_ONLY = "System agents are read-only here; staff change them in the admin."
 
 
-def _validate_agent_fields(fields: dict[str, Any]) -> dict[str, Any]:
+# --- validation (the API, /agent new and the admin form all go through agent_validate) -----------
+
+
+def slug_from_name(name: str) -> str:
+    """``"Release Notes Writer"`` → ``"release-notes-writer"`` (what ``/agent new`` uses)."""
+    return slugify(name).replace("_", "-").strip("-")[:63].rstrip("-")
+
+
+def agent_validate(*, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a whole agent (every field in ``AGENT_FIELDS``) and return it normalised.
+
+    Raises ``InvalidInput`` whose message starts with the field it is about
+    (``"tool_allowlist: unknown tool 'shell'. Available tools: …"``).
+    """
+    unknown = sorted(set(data) - set(AGENT_FIELDS))
+    if unknown:
+        raise InvalidInput(f"{unknown[0]}: unknown field. Agent fields: {', '.join(AGENT_FIELDS)}.")
+    name = _text(data, "name", MAX_NAME, required=True)
+    slug = _text(data, "slug", 64) or slug_from_name(name)
+    if not slug:
+        raise InvalidInput(f"slug: cannot make one from the name {name!r}; give a slug.")
+    if not SLUG_RE.match(slug):
+        raise InvalidInput(
+            f"slug: {slug!r} is not a slug: use lowercase letters, digits and hyphens "
+            "(at most 63, starting with a letter or digit)."
+        )
+    provider, model = _default_model(
+        _text(data, "default_provider", 32), _text(data, "default_model", 200)
+    )
+    return {
+        "slug": slug,
+        "name": name,
+        "description": _text(data, "description", MAX_DESCRIPTION),
+        "system_prompt": _text(data, "system_prompt", MAX_PROMPT, required=True),
+        "default_provider": provider,
+        "default_model": model,
+        "tool_allowlist": _tools(data.get("tool_allowlist")),
+        "skills": _skills(data.get("skills")),
+        "capabilities": _capabilities(data.get("capabilities")),
+    }
+
+
+def _text(data: Mapping[str, Any], field: str, limit: int, *, required: bool = False) -> str:
+    value = data.get(field)
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field}: expected text.")
+    value = value.strip()
+    if required and not value:
+        raise InvalidInput(f"{field}: must not be empty.")
+    if len(value) > limit:
+        raise InvalidInput(f"{field}: at most {limit} characters (got {len(value)}).")
+    return value
+
+
+def _string_list(value: Any, field: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise InvalidInput(f"{field}: expected a list of strings.")
+    return list(dict.fromkeys(v.strip() for v in value if v.strip()))
+
+
+def _tools(value: Any) -> list[str]:
     from agents.tools import all_tools
 
-    cleaned = dict(fields)
-    if "slug" in cleaned and not SLUG_RE.match(cleaned["slug"] or ""):
-        raise InvalidInput("slug must be lowercase letters, digits and hyphens (at most 63).")
-    if "name" in cleaned and not (cleaned["name"] or "").strip():
-        raise InvalidInput("name must not be empty.")
-    if "system_prompt" in cleaned:
-        prompt = (cleaned["system_prompt"] or "").strip()
-        if not prompt:
-            raise InvalidInput("system_prompt must not be empty.")
-        if len(prompt) > MAX_PROMPT:
-            raise InvalidInput(f"system_prompt is longer than {MAX_PROMPT} characters.")
-        cleaned["system_prompt"] = prompt
-    if "tool_allowlist" in cleaned:
-        tools = list(cleaned["tool_allowlist"] or [])
-        unknown = sorted(set(tools) - set(all_tools()))
-        if unknown:
+    tools = _string_list(value, "tool_allowlist")
+    available = sorted(all_tools())
+    unknown = [t for t in tools if t not in available]
+    if unknown:
+        raise InvalidInput(
+            f"tool_allowlist: unknown tool{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(t) for t in unknown)}. Available tools: {', '.join(available)}."
+        )
+    return tools
+
+
+def _skills(value: Any) -> list[str]:
+    skills = _string_list(value, "skills")
+    if len(skills) > MAX_SKILLS:
+        raise InvalidInput(f"skills: at most {MAX_SKILLS}.")
+    long = next((s for s in skills if len(s) > MAX_SKILL_LENGTH), None)
+    if long is not None:
+        raise InvalidInput(f"skills: {long[:20]!r}… is longer than {MAX_SKILL_LENGTH} characters.")
+    return skills
+
+
+def _capabilities(value: Any) -> dict[str, list[str]]:
+    from routing.classifier import DOMAINS
+
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise InvalidInput('capabilities: expected {"domains": [...], "preferred_models": [...]}.')
+    extra = sorted(set(value) - set(CAPABILITY_KEYS))
+    if extra:
+        raise InvalidInput(
+            f"capabilities.{extra[0]}: unknown key; expected {' and '.join(CAPABILITY_KEYS)}."
+        )
+    domains = _string_list(value.get("domains"), "capabilities.domains")
+    bad = [d for d in domains if d not in DOMAINS]
+    if bad:
+        raise InvalidInput(
+            f"capabilities.domains: unknown domain {bad[0]!r}; expected any of {', '.join(DOMAINS)}."
+        )
+    refs = _string_list(value.get("preferred_models"), "capabilities.preferred_models")
+    if len(refs) > MAX_PREFERRED_MODELS:
+        raise InvalidInput(f"capabilities.preferred_models: at most {MAX_PREFERRED_MODELS}.")
+    preferred = []
+    for index, ref in enumerate(refs):
+        try:
+            preferred.append(":".join(_model_ref(ref)))
+        except InvalidInput as exc:
+            raise InvalidInput(f"capabilities.preferred_models[{index}]: {exc.message}") from None
+    return {"domains": domains, "preferred_models": list(dict.fromkeys(preferred))}
+
+
+def _default_model(provider: str, model: str) -> tuple[str, str]:
+    if not model:
+        if provider:
+            raise InvalidInput("default_model: give a model with default_provider.")
+        return "", ""
+    from providers.registry import PROVIDERS
+
+    head, sep, _ = model.partition(":")
+    if sep and head in PROVIDERS:  # "openai:gpt-5.4" names its provider itself
+        if provider and provider != head:
             raise InvalidInput(
-                f"Unknown tool(s): {', '.join(unknown)}. Available tools: {', '.join(sorted(all_tools()))}."
+                f"default_provider: {provider!r} does not match default_model {model!r}."
             )
-        cleaned["tool_allowlist"] = list(dict.fromkeys(tools))
-    if cleaned.get("default_model"):
-        provider, model = _model_ref(cleaned.get("default_provider", ""), cleaned["default_model"])
-        cleaned["default_provider"], cleaned["default_model"] = provider, model
-    if "capabilities" in cleaned:
-        caps = cleaned["capabilities"] or {}
-        if not isinstance(caps, dict) or set(caps) - {"domains", "preferred_models"}:
-            raise InvalidInput("capabilities takes only 'domains' and 'preferred_models'.")
-        from routing.classifier import DOMAINS
-
-        bad = sorted(set(caps.get("domains", [])) - set(DOMAINS))
-        if bad:
-            raise InvalidInput(
-                f"Unknown domain(s): {', '.join(bad)}. Domains: {', '.join(DOMAINS)}."
-            )
-        caps["preferred_models"] = [
-            ":".join(_model_ref("", ref)) for ref in caps.get("preferred_models", [])
-        ]
-        cleaned["capabilities"] = caps
-    return cleaned
+        ref = model
+    else:  # a bare id ("gpt-5.4"), or an Ollama tag ("llama3.2:3b")
+        ref = f"{provider}:{model}" if provider else model
+    try:
+        return _model_ref(ref)
+    except InvalidInput as exc:
+        raise InvalidInput(f"default_model: {exc.message}") from None
 
 
-def _model_ref(provider: str, model: str) -> tuple[str, str]:
+def _model_ref(ref: str) -> tuple[str, str]:
     from routing.rules import validate_model_ref
 
-    return validate_model_ref(f"{provider}:{model}" if provider and ":" not in model else model)
+    return validate_model_ref(ref)
 
 
-def agent_create(
-    *, user: User, slug: str, name: str, system_prompt: str, **fields: Any
-) -> AgentConfig:
-    cleaned = _validate_agent_fields(
-        {"slug": slug, "name": name, "system_prompt": system_prompt, **fields}
-    )
+def _check_slug_free(*, user: User, slug: str, agent_id: Any = None) -> None:
+    """A user's slug may not repeat one of theirs, nor shadow a system agent's."""
+    clash = AgentConfig.objects.filter(slug=slug, owner__isnull=True)
+    if clash.exists():
+        raise Conflict(f"slug: {slug!r} is a system agent's slug; choose another.")
+    mine = AgentConfig.objects.filter(slug=slug, owner=user).exclude(pk=agent_id)
+    if mine.exists():
+        raise Conflict(f"slug: you already have an agent {slug!r}.")
+
+
+def _fields_of(agent: AgentConfig) -> dict[str, Any]:
+    return {name: getattr(agent, name) for name in AGENT_FIELDS}
+
+
+# --- agents --------------------------------------------------------------------------------------
+
+
+def agent_create(*, user: User, name: str, system_prompt: str, **fields: Any) -> AgentConfig:
+    """A new agent of the user's own; ``slug`` defaults to one made from the name."""
+    cleaned = agent_validate(data={"name": name, "system_prompt": system_prompt, **fields})
+    _check_slug_free(user=user, slug=cleaned["slug"])
     try:
         with transaction.atomic():
             return AgentConfig.objects.create(owner=user, **cleaned)
-    except IntegrityError:
-        raise Conflict(f"You already have an agent with the slug {slug!r}.") from None
+    except IntegrityError:  # a concurrent create with the same slug
+        raise Conflict(f"slug: you already have an agent {cleaned['slug']!r}.") from None
+
+
+def _own_agent(*, user: User, agent_id: Any) -> AgentConfig:
+    agent = agent_get_by_id(user=user, agent_id=agent_id)
+    if agent.owner_id != user.pk:
+        raise PermissionDenied(SYSTEM_AGENT_READ_ONLY)
+    return agent
 
 
 def agent_update(*, user: User, agent_id: Any, **fields: Any) -> AgentConfig:
-    agent = agent_get_by_id(user=user, agent_id=agent_id)
-    if agent.owner_id != user.pk:
-        # System agents are visible to everyone but changed only by staff, in the admin.
-        raise InvalidInput("System agents cannot be changed through the API.")
-    cleaned = _validate_agent_fields(fields)
+    """Change some fields of the user's own agent; the result is validated as a whole."""
+    agent = _own_agent(user=user, agent_id=agent_id)
+    current = _fields_of(agent)
+    if "default_model" in fields and "default_provider" not in fields:
+        current["default_provider"] = ""  # a new model names its provider, or is looked up
+    cleaned = agent_validate(data={**current, **fields})
+    if cleaned["slug"] != agent.slug:
+        _check_slug_free(user=user, slug=cleaned["slug"], agent_id=agent.pk)
     for key, value in cleaned.items():
         setattr(agent, key, value)
     try:
         with transaction.atomic():
             agent.save()
     except IntegrityError:
-        raise Conflict(f"You already have an agent with the slug {agent.slug!r}.") from None
+        raise Conflict(f"slug: you already have an agent {agent.slug!r}.") from None
     return agent
 
 
 def agent_delete(*, user: User, agent_id: Any) -> None:
-    agent = agent_get_by_id(user=user, agent_id=agent_id)
-    if agent.owner_id != user.pk:
-        raise InvalidInput("System agents cannot be deleted through the API.")
-    agent.delete()
+    _own_agent(user=user, agent_id=agent_id).delete()
+
+
+# --- sessions ------------------------------------------------------------------------------------
 
 
 def session_start(
@@ -121,6 +271,7 @@ def session_start(
 def session_rebind(
     *, user: User, session: Session, conversation_id: Any, agent_slug: str
 ) -> Session:
+    """The socket opened another conversation (or the same one with another agent)."""
     updates: dict[str, Any] = {"conversation_id": conversation_id}
     if agent_slug != session.agent_slug:
         updates["agent_slug"] = agent_slug
@@ -130,16 +281,24 @@ def session_rebind(
     return session
 
 
-def session_set_model(*, user: User, session_id: Any, model_override: str) -> None:
-    Session.objects.filter(pk=session_id, user=user).update(
-        model_override=model_override, model_switches=F("model_switches") + 1
+def session_set_model(*, user: User, session_id: Any, model_override: str) -> bool:
+    """Pin (or with "" unpin) the session's model; counts a switch only when it changes."""
+    changed = (
+        Session.objects.filter(pk=session_id, user=user)
+        .exclude(model_override=model_override)
+        .update(model_override=model_override, model_switches=F("model_switches") + 1)
     )
+    return bool(changed)
 
 
-def session_set_agent(*, user: User, session_id: Any, agent_slug: str) -> None:
-    Session.objects.filter(pk=session_id, user=user).update(
-        agent_slug=agent_slug, agent_switches=F("agent_switches") + 1
+def session_set_agent(*, user: User, session_id: Any, agent_slug: str) -> bool:
+    """Switch the session's agent; counts a switch only when it changes."""
+    changed = (
+        Session.objects.filter(pk=session_id, user=user)
+        .exclude(agent_slug=agent_slug)
+        .update(agent_slug=agent_slug, agent_switches=F("agent_switches") + 1)
     )
+    return bool(changed)
 
 
 def session_record_turn(
@@ -152,6 +311,7 @@ def session_record_turn(
     output_tokens: int,
     cost_usd: float | None,
 ) -> None:
+    """Add one turn's usage; ``cost_usd`` is None when the catalog has no prices for the model."""
     Session.objects.filter(pk=session_id, user=user).update(
         turns=F("turns") + 1,
         input_tokens=F("input_tokens") + input_tokens,

@@ -4,6 +4,8 @@ from agents import api
 
 urlpatterns = [
     path("agents", api.AgentListApi.as_view(), name="agent-list"),
-    path("agents/<uuid:agent_id>", api.AgentDetailApi.as_view(), name="agent-detail"),
+    path("agents/tools", api.ToolListApi.as_view(), name="agent-tools"),
+    path("agents/<str:agent_id>", api.AgentDetailApi.as_view(), name="agent-detail"),
     path("sessions", api.SessionListApi.as_view(), name="session-list"),
+    path("sessions/<str:session_id>", api.SessionDetailApi.as_view(), name="session-detail"),
 ]
