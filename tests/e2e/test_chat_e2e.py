@@ -128,11 +128,13 @@ async def test_turn_survives_the_socket_that_started_it(
 
     async def stored_reply() -> str:
         for _ in range(100):
-            rows = await sync_to_async(list)(
-                Message.objects.filter(
-                    conversation_id=info["conversation_id"], role="assistant"
-                ).values_list("content", "status")
-            )
+            rows = await sync_to_async(
+                lambda: list(
+                    Message.objects.filter(
+                        conversation_id=info["conversation_id"], role="assistant"
+                    ).values_list("content", "status")
+                )
+            )()
             if rows:
                 return rows[0][0] if rows[0][1] == "complete" else ""
             await asyncio.sleep(0.1)

@@ -376,8 +376,8 @@ async def test_aresolve_decides_in_the_event_loop_when_everything_is_cached(
     monkeypatch.setattr(engine, "sync_to_async", counting_sync_to_async)
     # The first call has to load the rules, which happens in a thread (with its own database
     # connection, so it sees the committed, migration-seeded rules).
-    first = await engine.aresolve(classify(WHAT_TIME), user=AnonymousUser(), health={})
+    first = await engine.aresolve(classify(WHAT_TIME), user=AnonymousUser(), health={})  # type: ignore[arg-type]
     assert len(hops) == 1
-    second = await engine.aresolve(classify(WHAT_TIME), user=AnonymousUser(), health={})
+    second = await engine.aresolve(classify(WHAT_TIME), user=AnonymousUser(), health={})  # type: ignore[arg-type]
     assert len(hops) == 1  # decided in the event loop: no thread, no I/O
     assert second.model_ref == first.model_ref

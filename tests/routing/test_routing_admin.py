@@ -96,7 +96,7 @@ def test_admin_save_changes_routing_at_once(staff_client: Client, monkeypatch: A
     def model() -> str:
         decision = engine.resolve(
             classify("what time is it"),
-            user=AnonymousUser(),
+            user=AnonymousUser(),  # type: ignore[arg-type]
             usable_providers=set(PROVIDERS),
             health={},
         )
@@ -137,7 +137,7 @@ def test_list_editable_priority_save_goes_through_the_service(staff_client: Clie
     assert RoutingRule.objects.get(owner=None, name="cheap").enabled is False
     decision = engine.resolve(
         classify("what time is it"),
-        user=AnonymousUser(),
+        user=AnonymousUser(),  # type: ignore[arg-type]
         usable_providers=set(PROVIDERS),
         health={},
     )
