@@ -210,7 +210,8 @@ async def test_tool_calls_are_one_line_each_with_their_result(
         line = app.log_view.query_one(ToolLine)
         assert line.collapsed
         await pilot.click(line.query_one("CollapsibleTitle"))
-        assert not line.collapsed
+        # The click is handled on the app's next message-loop turn, not at once.
+        await eventually(lambda: not line.collapsed, what="the tool line to expand")
 
 
 async def test_thinking_is_shown_collapsed_and_dimmed(chat_server: ChatServer) -> None:
