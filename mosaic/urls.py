@@ -1,7 +1,12 @@
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
 
 from mosaic.accounts.api import MeApi, TokenIssueApi
 
@@ -10,9 +15,38 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+class ApiRoot(APIView):
+    """The API's entry points (browsable: open it in a browser after logging in to the admin)."""
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request) -> Response:
+        def link(name: str) -> str:
+            return request.build_absolute_uri(reverse(name))
+
+        return Response(
+            {
+                "me": link("auth-me"),
+                "conversations": link("conversation-list"),
+                "search": link("conversation-search") + "?q=",
+                "agents": link("agent-list"),
+                "tools": link("agent-tools"),
+                "sessions": link("session-list"),
+                "providers": link("providers-list"),
+                "providers_health": link("providers-health"),
+                "providers_models": link("providers-models"),
+                "routing_rules": link("routing:rules"),
+                "routing_explain": link("routing:explain"),
+                "schema": link("schema"),
+                "docs": link("api-docs"),
+                "chat_socket": request.build_absolute_uri("/ws/chat/").replace("http", "ws", 1),
+            }
+        )
+
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("api/", ApiRoot.as_view(), name="api-root"),
     path("api/auth/token", TokenIssueApi.as_view(), name="auth-token"),
     path("api/auth/me", MeApi.as_view(), name="auth-me"),
     path("api/", include("conversations.urls")),

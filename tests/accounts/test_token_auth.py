@@ -80,3 +80,12 @@ def test_openapi_schema_is_served(alice_api: APIClient) -> None:
     response = alice_api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200
     assert "/api/auth/token" in response.json()["paths"]
+
+
+def test_api_root_lists_the_entry_points(alice_api: APIClient) -> None:
+    body = alice_api.get("/api/").json()
+    assert body["conversations"].endswith("/api/conversations")
+    assert body["routing_rules"].endswith("/api/routing/rules")
+    assert body["chat_socket"].startswith("ws://")
+    for url in (body["conversations"], body["agents"], body["providers"]):
+        assert alice_api.get(url).status_code == 200
