@@ -37,6 +37,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("conversations", help="list your conversations")
     p.add_argument("--server", help="server URL (default: the one `mosaic login` stored)")
     p.add_argument("-n", "--limit", type=int, default=50, help="show at most this many (50)")
+    p.add_argument(
+        "--full-ids", action="store_true", help="show whole ids, not their first 8 characters"
+    )
     p.set_defaults(func=cmd_conversations)
 
     p = subparsers.add_parser("search", help="full-text search over your messages")
@@ -182,17 +185,20 @@ def cmd_conversations(args: argparse.Namespace) -> int:
         console.print("No conversations yet: `mosaic chat` starts one.")
         return 0
     table = Table(title=f"Conversations on {server}", title_justify="left", expand=False)
+    # Short ids by default: `mosaic chat -c` takes a prefix, and whole ids leave no room for
+    # the titles on an 80-column terminal.
     table.add_column("ID", no_wrap=True, style="cyan")
-    table.add_column("Title", overflow="fold")
+    table.add_column("Title", overflow="fold", min_width=16)
     table.add_column("Agent", no_wrap=True)
     table.add_column("Updated", no_wrap=True)
-    table.add_column("Msgs", justify="right")
+    table.add_column("Msgs", justify="right", no_wrap=True)
     for row in rows:
         title = Text(str(row.get("title") or "(untitled)"))
         if row.get("archived"):
             title.append(" (archived)", style="dim")
+        conversation_id = str(row.get("id", ""))
         table.add_row(
-            str(row.get("id", "")),
+            conversation_id if args.full_ids else conversation_id[:8],
             title,
             str(row.get("agent") or ""),
             local_time(str(row.get("updated_at") or "")),

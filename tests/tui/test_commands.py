@@ -56,10 +56,13 @@ def test_conversations_lists_mine_with_id_title_update_and_count(
     assert main(["conversations"]) == 0
     out = capsys.readouterr().out
     for conversation in alices_conversations:
-        assert str(conversation.pk) in out
+        assert str(conversation.pk)[:8] in out  # the short id, which `mosaic chat -c` accepts
         assert conversation.title in out
     assert "Bob's secret tea" not in out
     assert "Msgs" in out
+    assert main(["conversations", "--full-ids"]) == 0
+    full = capsys.readouterr().out
+    assert all(str(c.pk) in full for c in alices_conversations)
     assert "Updated" in out
 
 
