@@ -203,6 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             supervisor = Supervisor(specs)
             supervisor.start()
             base = f"http://{host}:{port}"
+            _wait_until_serving(f"{base}/healthz", supervisor)
             print(
                 "\nMosaic is running.\n"
                 f"  Admin:        {base}/admin/\n"
@@ -221,6 +222,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         lock.close()
     print("Mosaic stopped.")
     return code
+
+
+def _wait_until_serving(url: str, supervisor: Any, timeout: float = 60.0) -> None:
+    """Print the URLs only once daphne answers, so that they work when the user sees them."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and all(p.poll() is None for p in supervisor.procs.values()):
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        time.sleep(0.2)
 
 
 def _check_port_free(host: str, port: int) -> None:
