@@ -39,6 +39,7 @@ from conversations import selectors as conversation_selectors
 from conversations import services as conversation_services
 from conversations.context import SUMMARY_PROMPT, build_context
 from conversations.models import Conversation, Message
+from conversations.selectors import ContextRow
 from conversations.services import MessageDraft
 from conversations.tokens import estimate_tokens
 from mosaic.errors import Conflict, MosaicError
@@ -542,7 +543,7 @@ class TurnInputs:
     """What a turn reads from the database before it can call the model, in one round trip."""
 
     checkpoint: Message | None
-    rows: list[Message]
+    rows: list[ContextRow]
     provider: str
     credential: Any = None
     credential_error: ProviderError | None = None

@@ -18,6 +18,7 @@ from django.conf import settings
 
 from conversations import selectors, services
 from conversations.models import Message
+from conversations.selectors import ContextRow
 from conversations.tokens import estimate_tokens
 from providers.adapters.base import ChatMessage
 
@@ -44,7 +45,7 @@ class BuiltContext:
     created_checkpoint: str | None = None  # "summary" or "truncation" when this turn made one
 
 
-def rows_to_history(rows: Sequence[Message]) -> list[ChatMessage]:
+def rows_to_history(rows: Sequence[ContextRow]) -> list[ChatMessage]:
     """Messages as the neutral history; tool calls without results (a cancelled turn) are dropped,
     because providers reject a tool call that is not followed by its result."""
     answered = {r.tool_call_id for r in rows if r.role == Message.Role.TOOL_RESULT}
@@ -87,7 +88,7 @@ def system_with_checkpoint(system_prompt: str, checkpoint: Message | None) -> st
     return f"{system_prompt}\n\n## Earlier in this conversation\n{checkpoint.content}".strip()
 
 
-def _split_point(rows: Sequence[Message], keep_budget: int) -> int:
+def _split_point(rows: Sequence[ContextRow], keep_budget: int) -> int:
     """Index of the first row to keep verbatim: the newest rows within budget, starting at a user
     message so that a tool call is never separated from its result."""
     kept = 0
@@ -101,7 +102,7 @@ def _split_point(rows: Sequence[Message], keep_budget: int) -> int:
     return split
 
 
-def transcript(checkpoint: Message | None, rows: Sequence[Message]) -> str:
+def transcript(checkpoint: Message | None, rows: Sequence[ContextRow]) -> str:
     parts = []
     if checkpoint is not None and checkpoint.content:
         parts.append(f"[Earlier summary]\n{checkpoint.content}")
@@ -124,7 +125,7 @@ async def build_context(
     system_prompt: str,
     window: int,
     summarise: Summariser | None,
-    loaded: tuple[Message | None, list[Message]] | None = None,
+    loaded: tuple[Message | None, list[ContextRow]] | None = None,
 ) -> BuiltContext:
     """``loaded`` is ``selectors.context_messages``' result when the caller already read it
     (the gateway reads it in the same database round trip as the credential)."""
@@ -182,7 +183,7 @@ async def build_context(
 async def _summarise_or_truncate(
     summarise: Summariser | None,
     checkpoint: Message | None,
-    older: Sequence[Message],
+    older: Sequence[ContextRow],
     covers_from: int,
     covers_to: int,
 ) -> tuple[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.db.models import Count, F, Q, QuerySet
@@ -81,7 +81,29 @@ def has_reply_after(*, user: User, message: Message) -> bool:
     ).exists()
 
 
-def context_messages(*, user: User, conversation_id: Any) -> tuple[Message | None, list[Message]]:
+class ContextRow(NamedTuple):
+    """The fields of a message that context building reads.
+
+    A plain tuple rather than a model instance: this runs before every model call, over the
+    whole recent history, and building ``Message`` objects cost four times the query itself.
+    """
+
+    id: uuid.UUID
+    sequence: int
+    role: str
+    content: str
+    status: str
+    tool_call_id: str
+    tool_name: str
+    tool_arguments: dict[str, Any] | None
+    is_error: bool
+    metadata: dict[str, Any]
+    token_estimate: int
+
+
+def context_messages(
+    *, user: User, conversation_id: Any
+) -> tuple[Message | None, list[ContextRow]]:
     """The latest checkpoint (if any) and the messages after what it covers, oldest first.
 
     Two indexed queries: the newest checkpoint row, then the rows after its range.
@@ -94,7 +116,8 @@ def context_messages(*, user: User, conversation_id: Any) -> tuple[Message | Non
     )
     if checkpoint is not None and checkpoint.covers_to is not None:
         rows = rows.filter(sequence__gt=checkpoint.covers_to)
-    return checkpoint, list(rows.order_by("sequence").defer("search_vector"))
+    values = rows.order_by("sequence").values_list(*ContextRow._fields)
+    return checkpoint, [ContextRow(*row) for row in values]
 
 
 def conversation_search(*, user: User, query: str) -> QuerySet[Message]:
