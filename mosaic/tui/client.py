@@ -654,7 +654,8 @@ class ChatClient:
                 event = await self._observe(event)
                 await self._emit(event)
         except (ConnectionClosed, NotConnected):
-            pass  # the close code below says why
+            # Not an error here: the close code, read below, says why the socket ended.
+            pass
         except ChatFatal:
             await ws.close()
             raise

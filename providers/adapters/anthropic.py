@@ -38,7 +38,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import anthropic
 import httpx2
@@ -163,12 +163,12 @@ _clients: ClientCache[anthropic.AsyncAnthropic] = ClientCache(_build_client)
 class AnthropicAdapter:
     """``ProviderAdapter`` for Anthropic's Messages API."""
 
-    name = PROVIDER
-    display_name = "Anthropic"
-    default_base_url = DEFAULT_BASE_URL
-    supports_embeddings = False
+    name: ClassVar[str] = PROVIDER
+    display_name: ClassVar[str] = "Anthropic"
+    default_base_url: ClassVar[str] = DEFAULT_BASE_URL
+    supports_embeddings: ClassVar[bool] = False
     # Every request needs an API key or an OAuth token (see ResolvedCredential.usable).
-    requires_credential = True
+    requires_credential: ClassVar[bool] = True
 
     # --- chat ----------------------------------------------------------------------------------
 

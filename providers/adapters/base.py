@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 # --- normalised stream events ------------------------------------------------------------------
 
@@ -195,12 +195,12 @@ class Health:
 
 @runtime_checkable
 class ProviderAdapter(Protocol):
-    name: str
-    display_name: str
-    default_base_url: str
-    supports_embeddings: bool
+    name: ClassVar[str]
+    display_name: ClassVar[str]
+    default_base_url: ClassVar[str]
+    supports_embeddings: ClassVar[bool]
     # False for providers that work without a key (Ollama on a trusted network).
-    requires_credential: bool
+    requires_credential: ClassVar[bool]
 
     async def list_models(self, credential: ResolvedCredential) -> list[ModelSpec]: ...
 

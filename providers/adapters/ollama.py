@@ -46,7 +46,7 @@ import hashlib
 import json
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -112,12 +112,12 @@ _clients: ClientCache[httpx.AsyncClient] = ClientCache(_build_client)
 class OllamaAdapter:
     """``ProviderAdapter`` for a (usually local) Ollama server."""
 
-    name = PROVIDER
-    display_name = "Ollama"
-    default_base_url = DEFAULT_BASE_URL
-    supports_embeddings = True
+    name: ClassVar[str] = PROVIDER
+    display_name: ClassVar[str] = "Ollama"
+    default_base_url: ClassVar[str] = DEFAULT_BASE_URL
+    supports_embeddings: ClassVar[bool] = True
     # Ollama works without any key, so a credential that is not ``usable`` is still fine here.
-    requires_credential = False
+    requires_credential: ClassVar[bool] = False
 
     # --- chat ----------------------------------------------------------------------------------
 

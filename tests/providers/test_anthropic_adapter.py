@@ -17,7 +17,6 @@ from providers.adapters.base import (
     ChatRequest,
     Done,
     ErrorKind,
-    Event,
     ProviderAdapter,
     ProviderError,
     ResolvedCredential,
@@ -29,6 +28,7 @@ from providers.adapters.base import (
 )
 from tests.fakes.anthropic import EndStream, FakeAnthropic, FakeModel, SSEError, signature_for
 from tests.fakes.base import Fault, Script, ToolUse
+from tests.providers.streams import collect, failure
 
 # The lead registers fixture modules centrally in tests/conftest.py; until then, this module
 # loads them itself (registering a plugin twice is harmless).
@@ -56,26 +56,6 @@ def credential(fake_anthropic: FakeAnthropic) -> ResolvedCredential:
 
 def ask(text: str = "Hello?", **kwargs: Any) -> ChatRequest:
     return ChatRequest(model="claude-sonnet-4-6", messages=[ChatMessage("user", text)], **kwargs)
-
-
-async def collect(
-    adapter: AnthropicAdapter, request: ChatRequest, credential: ResolvedCredential
-) -> list[Event]:
-    return [event async for event in adapter.stream(request, credential)]
-
-
-async def failure(
-    adapter: AnthropicAdapter, request: ChatRequest, credential: ResolvedCredential
-) -> tuple[ProviderError, list[Event]]:
-    received: list[Event] = []
-
-    async def drain() -> None:
-        async for event in adapter.stream(request, credential):
-            received.append(event)
-
-    with pytest.raises(ProviderError) as caught:
-        await drain()
-    return caught.value, received
 
 
 def free_port() -> int:

@@ -17,7 +17,6 @@ from providers.adapters.base import (
     ChatRequest,
     Done,
     ErrorKind,
-    Event,
     ProviderAdapter,
     ProviderError,
     ResolvedCredential,
@@ -30,6 +29,7 @@ from providers.adapters.base import (
 from providers.adapters.ollama import OllamaAdapter
 from tests.fakes.base import Fault, Script, ToolUse
 from tests.fakes.ollama import ErrorLine, FakeOllama, FakeOllamaModel, fake_embedding
+from tests.providers.streams import collect, failure
 
 # The lead registers fixture modules centrally in tests/conftest.py; until then, this module
 # loads them itself (registering a plugin twice is harmless).
@@ -65,26 +65,6 @@ def _forget_registered_ollama_models() -> Any:
 
 def ask(text: str = "Hello?", model: str = "llama3.2", **kwargs: Any) -> ChatRequest:
     return ChatRequest(model=model, messages=[ChatMessage("user", text)], **kwargs)
-
-
-async def collect(
-    adapter: OllamaAdapter, request: ChatRequest, credential: ResolvedCredential
-) -> list[Event]:
-    return [event async for event in adapter.stream(request, credential)]
-
-
-async def failure(
-    adapter: OllamaAdapter, request: ChatRequest, credential: ResolvedCredential
-) -> tuple[ProviderError, list[Event]]:
-    received: list[Event] = []
-
-    async def drain() -> None:
-        async for event in adapter.stream(request, credential):
-            received.append(event)
-
-    with pytest.raises(ProviderError) as caught:
-        await drain()
-    return caught.value, received
 
 
 def free_port() -> int:

@@ -15,7 +15,6 @@ from providers.adapters.base import (
     ChatRequest,
     Done,
     ErrorKind,
-    Event,
     ProviderAdapter,
     ProviderError,
     ResolvedCredential,
@@ -29,6 +28,7 @@ from providers.adapters.openai import OpenAIAdapter, ResponsesStreamState
 from providers.adapters.openai_compat import INVALID_ARGUMENTS_KEY, parse_tool_arguments
 from tests.fakes.base import Fault, Script, ToolUse
 from tests.fakes.openai import FakeOpenAI, fake_embedding
+from tests.providers.streams import collect, failure
 
 WEATHER_TOOL = ToolSpec(
     name="get_weather",
@@ -53,26 +53,6 @@ def credential(fake_openai: FakeOpenAI) -> ResolvedCredential:
 
 def ask(text: str = "Hello?", **kwargs: Any) -> ChatRequest:
     return ChatRequest(model="gpt-5.4", messages=[ChatMessage("user", text)], **kwargs)
-
-
-async def collect(
-    adapter: OpenAIAdapter, request: ChatRequest, credential: ResolvedCredential
-) -> list[Event]:
-    return [event async for event in adapter.stream(request, credential)]
-
-
-async def failure(
-    adapter: OpenAIAdapter, request: ChatRequest, credential: ResolvedCredential
-) -> tuple[ProviderError, list[Event]]:
-    received: list[Event] = []
-
-    async def drain() -> None:
-        async for event in adapter.stream(request, credential):
-            received.append(event)
-
-    with pytest.raises(ProviderError) as caught:
-        await drain()
-    return caught.value, received
 
 
 def test_adapter_satisfies_the_provider_protocol(adapter: OpenAIAdapter) -> None:

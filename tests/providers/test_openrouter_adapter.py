@@ -16,7 +16,6 @@ from providers.adapters.base import (
     ChatRequest,
     Done,
     ErrorKind,
-    Event,
     ModelSpec,
     ProviderAdapter,
     ProviderError,
@@ -30,6 +29,7 @@ from providers.adapters.base import (
 from providers.adapters.openrouter import OpenRouterAdapter
 from tests.fakes.base import Fault, Script, ToolUse
 from tests.fakes.chat_completions import FakeOpenRouter
+from tests.providers.streams import collect, failure
 
 SEARCH_TOOL = ToolSpec(
     name="search",
@@ -61,26 +61,6 @@ def ask(text: str = "Hello?", **kwargs: Any) -> ChatRequest:
     return ChatRequest(
         model="anthropic/claude-sonnet-4.6", messages=[ChatMessage("user", text)], **kwargs
     )
-
-
-async def collect(
-    adapter: OpenRouterAdapter, request: ChatRequest, credential: ResolvedCredential
-) -> list[Event]:
-    return [event async for event in adapter.stream(request, credential)]
-
-
-async def failure(
-    adapter: OpenRouterAdapter, request: ChatRequest, credential: ResolvedCredential
-) -> tuple[ProviderError, list[Event]]:
-    received: list[Event] = []
-
-    async def drain() -> None:
-        async for event in adapter.stream(request, credential):
-            received.append(event)
-
-    with pytest.raises(ProviderError) as caught:
-        await drain()
-    return caught.value, received
 
 
 def test_adapter_satisfies_the_provider_protocol(adapter: OpenRouterAdapter) -> None:

@@ -14,9 +14,7 @@ from providers.adapters.base import (
     ChatRequest,
     Done,
     ErrorKind,
-    Event,
     ProviderAdapter,
-    ProviderError,
     ResolvedCredential,
     TextDelta,
     ThinkingDelta,
@@ -27,6 +25,7 @@ from providers.adapters.base import (
 from providers.adapters.zai import ZaiAdapter
 from tests.fakes.base import Fault, Script, ToolUse
 from tests.fakes.chat_completions import FakeZai
+from tests.providers.streams import collect, failure
 
 CALC_TOOL = ToolSpec(
     name="add",
@@ -51,26 +50,6 @@ def credential(fake_zai: FakeZai) -> ResolvedCredential:
 
 def ask(text: str = "Hello?", **kwargs: Any) -> ChatRequest:
     return ChatRequest(model="glm-5", messages=[ChatMessage("user", text)], **kwargs)
-
-
-async def collect(
-    adapter: ZaiAdapter, request: ChatRequest, credential: ResolvedCredential
-) -> list[Event]:
-    return [event async for event in adapter.stream(request, credential)]
-
-
-async def failure(
-    adapter: ZaiAdapter, request: ChatRequest, credential: ResolvedCredential
-) -> tuple[ProviderError, list[Event]]:
-    received: list[Event] = []
-
-    async def drain() -> None:
-        async for event in adapter.stream(request, credential):
-            received.append(event)
-
-    with pytest.raises(ProviderError) as caught:
-        await drain()
-    return caught.value, received
 
 
 def zai_error(code: str, message: str) -> dict[str, Any]:
