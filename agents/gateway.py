@@ -58,6 +58,7 @@ timing_logger = logging.getLogger("mosaic.gateway.timing")
 HISTORY_LIMIT = 200
 TURN_WAIT_SECONDS = 30.0
 DEFAULT_WINDOW = 128_000
+OLLAMA_UNKNOWN_WINDOW = 8_192
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -356,7 +357,10 @@ def _supports_reasoning(provider: str, model: str) -> bool:
 
 def _window(provider: str, model: str) -> int:
     spec = catalog.get_spec(provider, model)
-    return spec.context_window if spec else DEFAULT_WINDOW
+    if spec is not None:
+        return spec.context_window
+    # An unknown local model may have a small window, and Ollama truncates silently.
+    return OLLAMA_UNKNOWN_WINDOW if provider == "ollama" else DEFAULT_WINDOW
 
 
 # --- one chat turn -------------------------------------------------------------------------------

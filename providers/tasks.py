@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 
 PROBE_TASK = "providers.probe_provider_health"
@@ -58,3 +59,10 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
 def install_beat_schedule(app: Any) -> None:
     """Merge this app's entries into ``app.conf.beat_schedule`` (idempotent)."""
     app.conf.beat_schedule = {**(app.conf.beat_schedule or {}), **beat_schedule()}
+
+
+@worker_ready.connect
+def probe_when_a_worker_starts(sender: Any = None, **kwargs: Any) -> None:
+    """Probe once as soon as a worker is up, rather than one interval after beat starts:
+    until the first probe every provider reads "unknown"."""
+    probe_provider_health.delay()

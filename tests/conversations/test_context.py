@@ -155,3 +155,11 @@ async def test_history_reports_context_usage(
     assert result["data"]["context_tokens"] > estimate_tokens(PARAGRAPH)
     assert of_type(client.received, "command:result")
     await client.close()
+
+
+def test_unknown_ollama_models_get_a_small_window_others_the_catalog() -> None:
+    from agents.gateway import _window
+
+    assert _window("ollama", "some-model-nobody-catalogued") == 8192
+    assert _window("anthropic", "claude-haiku-4-5") == 200_000
+    assert _window("openrouter", "vendor/unknown") == 128_000

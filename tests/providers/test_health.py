@@ -230,3 +230,21 @@ def test_a_celery_worker_runs_the_probe(
         assert statuses == {"anthropic": "healthy", "ollama": "healthy"}, worker.log()
     finally:
         worker.stop()
+
+
+@pytest.mark.e2e
+def test_a_starting_worker_probes_at_once(celery_worker_process: Any) -> None:
+    """No waiting one interval for beat: a worker that comes up probes straight away."""
+    import time
+
+    from providers.models import ProviderHealth
+
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline:
+        row = ProviderHealth.objects.filter(provider="ollama").first()
+        if row is not None:
+            break
+        time.sleep(0.2)
+    assert row is not None, celery_worker_process.log()
+    assert row.checked_at is not None
+    assert row.status in {"healthy", "degraded", "down"}
