@@ -16,10 +16,8 @@ from agents import selectors, services
 from agents.models import AgentConfig
 from agents.protocol import CommandResult
 from agents.tools import all_tools
-from conversations import selectors as conversation_selectors
 from conversations import services as conversation_services
-from conversations.models import Message
-from conversations.tokens import estimate_tokens
+from conversations.context import context_usage
 from mosaic.errors import InvalidInput, MosaicError
 
 if TYPE_CHECKING:
@@ -216,17 +214,11 @@ async def _agent(
 
 
 def _history_stats(chat: ChatSession) -> tuple[int, int]:
-    rows = conversation_selectors.message_list(user=chat.user, conversation_id=chat.conversation_id)
-    count = rows.exclude(role=Message.Role.CHECKPOINT).count()
-    checkpoint, context_rows = conversation_selectors.context_messages(
-        user=chat.user, conversation_id=chat.conversation_id
+    return context_usage(
+        user=chat.user,
+        conversation_id=chat.conversation_id,
+        system_prompt=chat.agent.system_prompt if chat.agent else "",
     )
-    tokens = (
-        estimate_tokens(chat.agent.system_prompt if chat.agent else "")
-        + (checkpoint.token_estimate if checkpoint else 0)
-        + sum(r.token_estimate for r in context_rows)
-    )
-    return count, tokens
 
 
 async def _history(

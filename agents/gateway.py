@@ -37,11 +37,10 @@ from agents.runtime import StepOutput, ToolOutcome, TurnFailed, TurnPlan, run_tu
 from agents.tools import ToolContext, all_tools
 from conversations import selectors as conversation_selectors
 from conversations import services as conversation_services
-from conversations.context import SUMMARY_PROMPT, build_context
+from conversations.context import SUMMARY_PROMPT, build_context, context_usage
 from conversations.models import Conversation, Message
 from conversations.selectors import ContextRow
 from conversations.services import MessageDraft
-from conversations.tokens import estimate_tokens
 from mosaic.errors import Conflict, MosaicError
 from providers import catalog
 from providers.adapters.base import ChatMessage, ChatRequest, ErrorKind, ProviderError, TextDelta
@@ -220,18 +219,10 @@ def _open_state(user: User, frame: ConversationOpen, chat: ChatSession) -> _Open
     conversation_services.conversation_bind(
         user=user, conversation_id=conversation.pk, session_id=session.pk, agent_slug=agent.slug
     )
-    rows = conversation_selectors.message_list(user=user, conversation_id=conversation.pk).defer(
-        "search_vector"
-    )
-    message_count = rows.exclude(role=Message.Role.CHECKPOINT).count()
-    history = list(reversed(rows.order_by("-sequence")[:HISTORY_LIMIT]))
-    checkpoint, context_rows = conversation_selectors.context_messages(
-        user=user, conversation_id=conversation.pk
-    )
-    context_tokens = (
-        estimate_tokens(agent.system_prompt)
-        + (checkpoint.token_estimate if checkpoint else 0)
-        + sum(r.token_estimate for r in context_rows)
+    rows = conversation_selectors.message_list(user=user, conversation_id=conversation.pk)
+    history = list(reversed(rows.defer("search_vector").order_by("-sequence")[:HISTORY_LIMIT]))
+    message_count, context_tokens = context_usage(
+        user=user, conversation_id=conversation.pk, system_prompt=agent.system_prompt
     )
     return _OpenState(conversation, agent, session.pk, history, message_count, context_tokens)
 

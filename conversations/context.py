@@ -88,6 +88,24 @@ def system_with_checkpoint(system_prompt: str, checkpoint: Message | None) -> st
     return f"{system_prompt}\n\n## Earlier in this conversation\n{checkpoint.content}".strip()
 
 
+def context_tokens(system: str, rows: Sequence[ContextRow]) -> int:
+    """The estimated size of what a model is sent: the system prompt (checkpoint included) and
+    the messages after the checkpoint."""
+    return estimate_tokens(system) + sum(r.token_estimate for r in rows)
+
+
+def context_usage(*, user: User, conversation_id: Any, system_prompt: str) -> tuple[int, int]:
+    """``(message_count, context_tokens)`` of a conversation, as ``/history`` and
+    ``conversation:history`` report them; the same estimate ``build_context`` decides on."""
+    count = (
+        selectors.message_list(user=user, conversation_id=conversation_id)
+        .exclude(role=Message.Role.CHECKPOINT)
+        .count()
+    )
+    checkpoint, rows = selectors.context_messages(user=user, conversation_id=conversation_id)
+    return count, context_tokens(system_with_checkpoint(system_prompt, checkpoint), rows)
+
+
 def _split_point(rows: Sequence[ContextRow], keep_budget: int) -> int:
     """Index of the first row to keep verbatim: the newest rows within budget, starting at a user
     message so that a tool call is never separated from its result."""
@@ -135,7 +153,7 @@ async def build_context(
         )
     checkpoint, rows = loaded
     system = system_with_checkpoint(system_prompt, checkpoint)
-    tokens = estimate_tokens(system) + sum(r.token_estimate for r in rows)
+    tokens = context_tokens(system, rows)
     limit = int(window * settings.MOSAIC_CONTEXT_THRESHOLD)
     if tokens <= limit:
         return BuiltContext(system, rows_to_history(rows), tokens, window, _id(checkpoint))
@@ -174,7 +192,7 @@ async def build_context(
         kind, conversation_id, covers_from, covers_to, tokens, limit,
     )  # fmt: skip
     system = system_with_checkpoint(system_prompt, new_checkpoint)
-    tokens = estimate_tokens(system) + sum(r.token_estimate for r in recent)
+    tokens = context_tokens(system, recent)
     return BuiltContext(
         system, rows_to_history(recent), tokens, window, str(new_checkpoint.id), kind
     )
