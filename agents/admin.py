@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from agents import services
 from agents.models import AgentConfig, Session
-from mosaic.errors import InvalidInput
+from core.errors import InvalidInput
 
 
 class AgentConfigForm(forms.ModelForm[AgentConfig]):

@@ -19,7 +19,7 @@ from agents import selectors, services
 from agents.models import AgentConfig, Session
 from agents.tools import all_tools
 from conversations.api import Pagination
-from mosaic.accounts.auth import acting_user
+from accounts.auth import acting_user
 
 
 class AgentOutput(serializers.ModelSerializer[AgentConfig]):

@@ -18,7 +18,7 @@ from agents.protocol import CommandResult
 from agents.tools import all_tools
 from conversations import services as conversation_services
 from conversations.context import context_usage
-from mosaic.errors import InvalidInput, MosaicError
+from core.errors import InvalidInput, MosaicError
 
 if TYPE_CHECKING:
     from agents.gateway import ChatSession

@@ -20,7 +20,7 @@ from agents.protocol import (
     error_frame,
     parse_client_frame,
 )
-from mosaic.errors import MosaicError
+from core.errors import MosaicError
 
 logger = logging.getLogger("mosaic.socket")
 

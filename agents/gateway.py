@@ -41,7 +41,7 @@ from conversations.context import SUMMARY_PROMPT, build_context, context_usage
 from conversations.models import Conversation, Message
 from conversations.selectors import ContextRow
 from conversations.services import MessageDraft
-from mosaic.errors import Conflict, MosaicError
+from core.errors import Conflict, MosaicError
 from providers import catalog
 from providers.adapters.base import ChatMessage, ChatRequest, ErrorKind, ProviderError, TextDelta
 from providers.registry import get_adapter

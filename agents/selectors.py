@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import F, Q, QuerySet
 
 from agents.models import AgentConfig, Session
-from mosaic.errors import NotFound
+from core.errors import NotFound
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

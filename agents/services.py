@@ -22,7 +22,7 @@ from django.utils.text import slugify
 
 from agents.models import AgentConfig, Session
 from agents.selectors import agent_get_by_id
-from mosaic.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

@@ -165,7 +165,7 @@ def main() -> None:
         from django.contrib.auth import get_user_model
         from django.core.management import call_command
 
-        from mosaic.accounts.services import token_create
+        from accounts.services import token_create
 
         call_command("migrate", interactive=False, verbosity=0)
         user, _ = get_user_model().objects.get_or_create(username="bench")

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from conversations import selectors, services
 from conversations.models import Conversation, Message
-from mosaic.accounts.auth import acting_user
+from accounts.auth import acting_user
 
 
 class Pagination(PageNumberPagination):

@@ -10,7 +10,7 @@ from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRa
 from django.db.models import Count, F, Q, QuerySet
 
 from conversations.models import Conversation, Message
-from mosaic.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

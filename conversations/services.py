@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from conversations.models import Conversation, Message
 from conversations.selectors import _as_uuid, conversation_get, message_find_by_client_id
 from conversations.tokens import estimate_tokens
-from mosaic.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

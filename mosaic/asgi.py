@@ -14,7 +14,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from mosaic.accounts.auth import BearerTokenWebsocketMiddleware  # noqa: E402
+from accounts.auth import BearerTokenWebsocketMiddleware  # noqa: E402
 from mosaic.ws_urls import websocket_urlpatterns  # noqa: E402
 
 

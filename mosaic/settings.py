@@ -15,7 +15,7 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from mosaic import env
+from core import env
 from mosaic.services import default_state_dir, embedded_database_url, embedded_redis_url
 
 # Lets admin.ModelAdmin[Model] and friends be subscripted at run time, as the type hints are.
@@ -48,6 +48,7 @@ if not MOSAIC_ENCRYPTION_KEYS:
 
 # --- applications ------------------------------------------------------------------------------
 INSTALLED_APPS = [
+    "mosaic.apps.MosaicConfig",
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -61,7 +62,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_celery_beat",
     "django_celery_results",
-    "mosaic.accounts",
+    "accounts",
     "providers",
     "conversations",
     "routing",
@@ -182,12 +183,12 @@ MOSAIC_TOKEN_TTL_DAYS = env.env_int("MOSAIC_TOKEN_TTL_DAYS", 90, minimum=1)
 
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "mosaic.accounts.auth.BearerTokenAuthentication",
+        "accounts.auth.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "mosaic.api_errors.handle_exception",
+    "EXCEPTION_HANDLER": "core.http_errors.handle_exception",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],

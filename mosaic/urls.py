@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from mosaic.accounts.api import MeApi, TokenIssueApi
+from accounts.api import MeApi, TokenIssueApi
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

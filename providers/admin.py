@@ -13,7 +13,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from mosaic.accounts.auth import acting_user
+from accounts.auth import acting_user
 from providers import health, selectors, services
 from providers.models import CredentialKind, ProviderCredential, ProviderHealth
 

@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mosaic.accounts.auth import acting_user
+from accounts.auth import acting_user
 from providers import oauth, selectors, services
 from providers.adapters.base import ProviderError
 from providers.fields import validate_http_url

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 
-from mosaic import env
+from core import env
 from providers.adapters.base import ResolvedCredential
 from providers.registry import PROVIDERS, get_adapter
 

@@ -34,7 +34,7 @@ import redis
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from mosaic import env
+from core import env
 
 OAUTH_PROVIDERS: tuple[str, ...] = ("anthropic", "openai")
 

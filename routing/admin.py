@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
-from mosaic.errors import InvalidInput
+from core.errors import InvalidInput
 from routing import services
 from routing.models import RoutingDecisionRecord, RoutingRule
 from routing.rules import describe_conditions, validate_action, validate_conditions

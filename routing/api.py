@@ -1,6 +1,6 @@
 """REST API of routing: rules CRUD and reorder (M4-009), and the explain endpoint (M4-008).
 
-Domain errors (NotFound, InvalidInput, Conflict) become HTTP statuses in mosaic/api_errors.py.
+Domain errors (NotFound, InvalidInput, Conflict) become HTTP statuses in core/http_errors.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mosaic.accounts.auth import acting_user
+from accounts.auth import acting_user
 from routing import selectors, services
 from routing.models import RoutingRule
 from routing.rules import describe_conditions

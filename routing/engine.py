@@ -48,7 +48,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
-from mosaic.errors import InvalidInput
+from core.errors import InvalidInput
 from providers.registry import PROVIDERS
 from routing.classifier import Classification
 from routing.rules import (

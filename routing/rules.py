@@ -34,7 +34,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from mosaic.errors import InvalidInput
+from core.errors import InvalidInput
 from providers import catalog
 from providers.registry import PROVIDERS
 from routing.classifier import (

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from django.apps import apps
 from django.db.models import F, Q, QuerySet
 
-from mosaic.errors import NotFound
+from core.errors import NotFound
 from routing.engine import AgentProfile
 from routing.models import RoutingDecisionRecord, RoutingRule
 

@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q, Subquery
 
-from mosaic.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from routing import engine, selectors
 from routing.classifier import ClassifierContext, classify
 from routing.engine import RoutingDecision, SessionRouting

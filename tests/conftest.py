@@ -13,7 +13,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from mosaic.accounts.services import token_create
+from accounts.services import token_create
 from tests.live import LiveProcess, start_celery_worker, start_daphne
 
 User = get_user_model()

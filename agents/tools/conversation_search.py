@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 
 from agents.tools import Tool, ToolContext, ToolError, register
 from conversations import selectors
-from mosaic.errors import InvalidInput
+from core.errors import InvalidInput
 
 
 def _search(context: ToolContext, query: str, limit: int) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from mosaic.accounts.models import ApiToken, hash_token
+from accounts.models import ApiToken, hash_token
 from tests.conftest import token_for
 
 

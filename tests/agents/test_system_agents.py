@@ -66,7 +66,7 @@ def test_seeding_again_changes_nothing_and_leaves_users_agents_alone(alice: Any)
 
 def test_opening_picks_the_requested_then_the_stored_then_the_default_agent(alice: Any) -> None:
     from agents.selectors import agent_for_conversation
-    from mosaic.errors import NotFound
+    from core.errors import NotFound
 
     mine = services.agent_create(user=alice, name="Mine", system_prompt="Mine.")
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from mosaic.errors import InvalidInput
+from core.errors import InvalidInput
 from routing.classifier import Classification, classify
 from routing.rules import (
     compile_conditions,

@@ -374,7 +374,7 @@ def test_chat_without_a_login_says_to_log_in(
 async def test_token_refused_while_chatting_ends_the_chat_with_one_line(
     chat_server: ChatServer, alice: Any
 ) -> None:
-    from mosaic.accounts.services import token_revoke
+    from accounts.services import token_revoke
 
     async with chat(chat_server) as (app, _pilot):
         await in_thread(token_revoke, user=alice, raw=chat_server.token)

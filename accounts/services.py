@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.utils import timezone
 
-from mosaic.accounts.models import ApiToken, hash_token
+from accounts.models import ApiToken, hash_token
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

@@ -2,10 +2,10 @@ from django.apps import AppConfig
 
 
 class AccountsConfig(AppConfig):
-    name = "mosaic.accounts"
+    name = "accounts"
     label = "accounts"
     verbose_name = "Accounts and API tokens"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from mosaic.accounts import schema  # noqa: F401 - registers the OpenAPI auth extension
+        from accounts import schema  # noqa: F401 - registers the OpenAPI auth extension

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
-from mosaic.accounts.models import ApiToken, hash_token
+from accounts.models import ApiToken, hash_token
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

@@ -1,5 +1,5 @@
 """Domain errors shared by every app, each mapped to an HTTP status and a socket error frame
-in exactly one place (``mosaic/api_errors.py`` for REST, the chat consumer for sockets)."""
+in exactly one place (``core/http_errors.py`` for REST, ``core/socket_errors.py`` for socket frames)."""
 
 from __future__ import annotations
 

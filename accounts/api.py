@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mosaic.accounts import services
+from accounts import services
 
 
 class TokenIssueApi(APIView):

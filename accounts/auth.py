@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from mosaic.accounts.selectors import user_for_token
+from accounts.selectors import user_for_token
 
 
 def bearer_from_header(value: str) -> str | None:

@@ -8,7 +8,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from mosaic.errors import Conflict, InvalidInput, MosaicError, NotFound
+from core.errors import Conflict, InvalidInput, MosaicError, NotFound
 
 _STATUS = {
     NotFound: status.HTTP_404_NOT_FOUND,
