@@ -214,7 +214,11 @@ OPENROUTER_BASE_URL = env.env_url(
 )
 ZAI_API_KEY = env.env_str("ZAI_API_KEY")
 ZAI_BASE_URL = env.env_url("ZAI_BASE_URL", "https://api.z.ai/api/paas/v4", schemes=_HTTP)
-OLLAMA_BASE_URL = env.env_url("OLLAMA_BASE_URL", "http://localhost:11434", schemes=_HTTP)
+OLLAMA_DEFAULT_BASE_URL = "http://localhost:11434"
+OLLAMA_BASE_URL = env.env_url("OLLAMA_BASE_URL", OLLAMA_DEFAULT_BASE_URL, schemes=_HTTP)
+# Set explicitly: Ollama is then tried before it has ever answered a probe (otherwise an Ollama
+# at the default URL counts only once a probe found it).
+OLLAMA_CONFIGURED = bool(env.env_str("OLLAMA_BASE_URL"))
 OLLAMA_API_KEY = env.env_str("OLLAMA_API_KEY")
 
 MOSAIC_PROVIDER_HEALTH_INTERVAL = env.env_int("MOSAIC_PROVIDER_HEALTH_INTERVAL", 60, minimum=5)
@@ -226,6 +230,17 @@ MOSAIC_EMBEDDING_DIMS = env.env_int("MOSAIC_EMBEDDING_DIMS", 768, minimum=1)
 
 # --- chat --------------------------------------------------------------------------------------
 MOSAIC_MAX_MESSAGE_BYTES = env.env_int("MOSAIC_MAX_MESSAGE_BYTES", 256 * 1024, minimum=1024)
+# The hard limit of one WebSocket message (daphne via mosaic.serve): up to it, a frame over
+# MOSAIC_MAX_MESSAGE_BYTES gets a `too_large` error and the socket stays open; beyond it the
+# socket is closed with code 1009.
+MOSAIC_WEBSOCKET_MAX_BYTES = env.env_int(
+    "MOSAIC_WEBSOCKET_MAX_BYTES", max(1024 * 1024, 2 * MOSAIC_MAX_MESSAGE_BYTES), minimum=1024
+)
+if MOSAIC_WEBSOCKET_MAX_BYTES < MOSAIC_MAX_MESSAGE_BYTES + 4096:
+    raise ImproperlyConfigured(
+        "MOSAIC_WEBSOCKET_MAX_BYTES must be at least MOSAIC_MAX_MESSAGE_BYTES + 4096 (a message "
+        "and the frame around it)."
+    )
 MOSAIC_CONTEXT_THRESHOLD = env.env_float("MOSAIC_CONTEXT_THRESHOLD", 0.8, minimum=0.1, maximum=1.0)
 MOSAIC_AGENT_MAX_TURNS = env.env_int("MOSAIC_AGENT_MAX_TURNS", 8, minimum=1)
 # How long a process trusts its cached routing rules, health and credentials before checking

@@ -120,16 +120,16 @@ class ProviderCredentialAdmin(admin.ModelAdmin[ProviderCredential]):
     def delete_model(self, request: HttpRequest, obj: ProviderCredential) -> None:
         owner_id = obj.owner_id
         super().delete_model(request, obj)
-        selectors.invalidate_usable(owner_id=owner_id)
+        services.invalidate_usable(owner_id=owner_id)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ProviderCredential]) -> None:
         super().delete_queryset(request, queryset)
-        selectors.invalidate_usable(owner_id=None)
+        services.invalidate_usable(owner_id=None)
 
     @admin.action(description="Deactivate the selected credentials")
     def deactivate(self, request: HttpRequest, queryset: QuerySet[ProviderCredential]) -> None:
         count = queryset.update(is_active=False)
-        selectors.invalidate_usable(owner_id=None)
+        services.invalidate_usable(owner_id=None)
         self.message_user(request, f"Deactivated {count} credential(s).")
 
 

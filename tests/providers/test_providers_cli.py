@@ -71,7 +71,7 @@ def test_list_add_and_remove(start_server: Callable[..., LiveProcess], run: Run)
     assert code == 0
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:] if line.strip()}
     assert rows["anthropic"] == ["unknown", "none"]
-    assert rows["ollama"] == ["unknown", "system"]
+    assert rows["ollama"] == ["unknown", "none"]  # at its default URL and never found
 
     code, out, err = run(
         "providers", "add", "anthropic", "--label", "work", "--key-stdin", stdin=KEY + "\n"
