@@ -35,7 +35,7 @@ class ApiRoot(APIView):
                 "providers_health": link("providers-health"),
                 "providers_models": link("providers-models"),
                 "routing_rules": link("routing:rules"),
-                "routing_explain": link("routing:explain"),
+                "routing_explain": link("routing-explain"),
                 "schema": link("schema"),
                 "docs": link("api-docs"),
                 "chat_socket": request.build_absolute_uri("/ws/chat/").replace("http", "ws", 1),

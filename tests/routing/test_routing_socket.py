@@ -121,6 +121,32 @@ async def test_unhealthy_primary_is_skipped_for_its_fallback(
     await client.close()
 
 
+async def test_when_nothing_usable_can_answer_the_error_says_what_to_act_on_first(
+    alice: Any, upstreams: dict[str, str], settings: Any, fake_anthropic: Any, fake_ollama: Any
+) -> None:
+    """Every cloud provider down and an Ollama nobody configured (and that never answered): the
+    error starts with the provider the rule wanted, and Ollama is never called."""
+    settings.OLLAMA_BASE_URL = settings.OLLAMA_DEFAULT_BASE_URL
+    settings.OLLAMA_CONFIGURED = False
+    down = Health(status="down", error="probe failed")
+    await sync_to_async(health.record)(
+        [(name, down) for name in ("anthropic", "openai", "openrouter", "zai")]
+    )
+    client = await connect(alice)
+    await client.open()
+    frames = await client.say("what time is it")
+    error = next(f for f in frames if f["type"] == "error")
+    assert error["code"] == "provider_unavailable"
+    assert error["message"].startswith(
+        "anthropic is down; no other provider you have can answer this"
+    )
+    assert frames[-1]["type"] == "message:done"
+    assert frames[-1]["status"] == "failed"
+    assert fake_anthropic.chat_requests() == []
+    assert [r for r in fake_ollama.requests if r.path == "/api/chat"] == []
+    await client.close()
+
+
 async def test_provider_failing_before_first_token_fails_over_to_the_next_candidate(
     alice: Any, upstreams: dict[str, str], fake_anthropic: Any
 ) -> None:
