@@ -18,6 +18,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from agents.protocol import DeltaFrame
+
 # A running turn renews its lock every TURN_TTL / 3 seconds; if its process dies, the lock
 # lapses within TURN_TTL and the conversation takes new turns again.
 TURN_TTL = 30
@@ -80,7 +82,7 @@ async def turn_running(user_id: int, conversation_id: Any) -> bool:
     return bool(await redis_client().exists(_key(user_id, conversation_id, "turn")))
 
 
-async def live_append(user_id: int, conversation_id: Any, frame: dict[str, Any]) -> int:
+async def live_append(user_id: int, conversation_id: Any, frame: DeltaFrame) -> int:
     """Record a delta of the running turn; returns its index (1-based)."""
     key = _key(user_id, conversation_id, "live")
     pipe = redis_client().pipeline(transaction=False)
@@ -90,7 +92,7 @@ async def live_append(user_id: int, conversation_id: Any, frame: dict[str, Any])
     return int(index)
 
 
-async def live_snapshot(user_id: int, conversation_id: Any) -> tuple[str, list[dict[str, Any]]]:
+async def live_snapshot(user_id: int, conversation_id: Any) -> tuple[str, list[DeltaFrame]]:
     """The running turn's id ("" if none) and its deltas so far, read together."""
     pipe = redis_client().pipeline(transaction=True)
     pipe.get(_key(user_id, conversation_id, "turn"))

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from core.errors import InvalidInput, TooLarge
+
 PROTOCOL_VERSION = 1
 
 # --- client → server ---------------------------------------------------------------------------
@@ -59,20 +61,29 @@ _client_frame: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 CLIENT_TYPES = ("conversation:open", "message:send", "command:execute", "message:cancel", "ping")
 
 
-class FrameError(Exception):
-    """A frame the server cannot accept; ``code`` goes into the error frame."""
+class FrameError(InvalidInput):
+    """A frame the server cannot accept; ``code`` (``invalid_json``, ``invalid_frame``,
+    ``unknown_type``) goes into the error frame."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code)
 
 
-def parse_client_frame(text: str | None, *, max_bytes: int) -> ClientFrame:
+# The codes of malformed frames (besides ``too_large``, a ``TooLarge``).
+FRAME_ERROR_CODES = ("invalid_json", "invalid_frame", "unknown_type")
+
+# A frame may be this much larger than the content limit (its JSON around the content).
+FRAME_OVERHEAD_BYTES = 4096
+
+
+def parse_client_frame(text: str | None, *, limit: int) -> ClientFrame:
+    """Validate one client frame. ``limit`` is the largest message content accepted, in bytes
+    (``MOSAIC_MAX_MESSAGE_BYTES``); the frame around it may add ``FRAME_OVERHEAD_BYTES``."""
     if text is None:
         raise FrameError("invalid_frame", "Frames must be JSON text, not binary.")
+    max_bytes = limit + FRAME_OVERHEAD_BYTES
     if len(text) > max_bytes or len(text.encode("utf-8", "surrogatepass")) > max_bytes:
-        raise FrameError("too_large", f"The frame is larger than the {max_bytes // 1024} KB limit.")
+        raise TooLarge(f"The frame is larger than the {limit // 1024} KB limit.")
     try:
         data = json.loads(text)
     except ValueError:
@@ -171,14 +182,16 @@ class MessageDelta(TypedDict):
     type: Literal["message:delta"]
     message_id: str
     text: str
-    index: NotRequired[int]
 
 
 class ThinkingDelta(TypedDict):
     type: Literal["thinking:delta"]
     message_id: str
     text: str
-    index: NotRequired[int]
+
+
+# What the live buffer holds and a relay merges: the streamed parts of a reply.
+DeltaFrame = MessageDelta | ThinkingDelta
 
 
 class ToolCallFrame(TypedDict):

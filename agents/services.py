@@ -10,11 +10,11 @@ rules): the agent is visible, so "not found" would be a lie, and the request is 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -22,7 +22,14 @@ from django.utils.text import slugify
 
 from agents.models import AgentConfig, Session
 from agents.selectors import agent_get_by_id
-from core.errors import Conflict, InvalidInput
+from agents.tools import all_tools
+from core.errors import Conflict, InvalidInput, PermissionDenied
+from providers import catalog
+from providers.registry import PROVIDERS
+from routing import services as routing_services
+from routing.classifier import DOMAINS
+from routing.decision import RoutingDecision
+from routing.rules import validate_model_ref
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -115,8 +122,6 @@ def _string_list(value: Any, field: str) -> list[str]:
 
 
 def _tools(value: Any) -> list[str]:
-    from agents.tools import all_tools
-
     tools = _string_list(value, "tool_allowlist")
     available = sorted(all_tools())
     unknown = [t for t in tools if t not in available]
@@ -139,8 +144,6 @@ def _skills(value: Any) -> list[str]:
 
 
 def _capabilities(value: Any) -> dict[str, list[str]]:
-    from routing.classifier import DOMAINS
-
     if value is None:
         value = {}
     if not isinstance(value, Mapping):
@@ -173,8 +176,6 @@ def _default_model(provider: str, model: str) -> tuple[str, str]:
         if provider:
             raise InvalidInput("default_model: give a model with default_provider.")
         return "", ""
-    from providers.registry import PROVIDERS
-
     head, sep, _ = model.partition(":")
     if sep and head in PROVIDERS:  # "openai:gpt-5.4" names its provider itself
         if provider and provider != head:
@@ -191,8 +192,6 @@ def _default_model(provider: str, model: str) -> tuple[str, str]:
 
 
 def _model_ref(ref: str) -> tuple[str, str]:
-    from routing.rules import validate_model_ref
-
     return validate_model_ref(ref)
 
 
@@ -325,4 +324,31 @@ def session_record_turn(
 def session_end(*, user: User, session_id: Any) -> None:
     Session.objects.filter(pk=session_id, user=user, ended_at__isnull=True).update(
         ended_at=timezone.now()
+    )
+
+
+def turn_record(
+    *,
+    user: User,
+    session_id: Any,
+    decision: RoutingDecision,
+    message_id: uuid.UUID | None,
+    input_tokens: int,
+    output_tokens: int,
+) -> None:
+    """A turn's accounting: the session's usage and cost, and the routing decision stored with
+    the message it chose the model for."""
+    spec = catalog.get_spec(decision.provider, decision.model)
+    cost = catalog.estimate_cost(spec, input_tokens, output_tokens) if spec else None
+    session_record_turn(
+        user=user,
+        session_id=session_id,
+        provider=decision.provider,
+        model=decision.model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_usd=cost,
+    )
+    routing_services.decision_record(
+        user=user, decision=decision, message_id=message_id, failover=decision.failed_over
     )

@@ -137,6 +137,34 @@ async def test_model_auto_unpins_and_routing_decides_again(
     assert fake_anthropic.chat_requests()[-1].json["model"] == "claude-haiku-4-5"
 
 
+async def test_model_after_model_auto_no_longer_reports_the_old_pin(
+    alice_chat: ChatClient,
+) -> None:
+    await alice_chat.open(model=OPUS)
+    frames = await command_frames(alice_chat, "/model auto")
+    info = frames[0]
+    assert info["type"] == "session:info"
+    assert info["model_override"] == ""
+    assert info["model"] != "claude-opus-4-6"  # what routing starts from, not the old pin
+    shown = await alice_chat.command("/model")
+    assert shown["ok"] is True
+    assert "claude-opus-4-6" not in shown["output"]
+    assert "pinned" not in shown["output"]
+
+
+async def test_opening_a_new_conversation_with_an_unknown_agent_creates_nothing(
+    alice: Any, alice_chat: ChatClient
+) -> None:
+    from conversations.models import Conversation
+
+    await alice_chat.send({"type": "conversation:open", "agent": "nosuch"})
+    error = await alice_chat.recv()
+    assert error["type"] == "error"
+    assert error["code"] == "not_found"
+    assert "nosuch" in error["message"]
+    assert await sync_to_async(Conversation.objects.filter(owner=alice).count)() == 0
+
+
 async def test_unknown_model_is_refused_with_suggestions(alice_chat: ChatClient) -> None:
     await alice_chat.open()
     frames = await command_frames(alice_chat, "/model claude-opus-4-7")
@@ -287,7 +315,7 @@ async def test_agent_new_with_unknown_tools_lists_the_available_ones(
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        ({}, "/agent new needs args {name, system_prompt, tools}"),
+        ({}, "/agent new needs a name, instructions (a system prompt) and the tools"),
         ({"name": "", "system_prompt": "x"}, "name: must not be empty."),
         ({"name": "Empty", "system_prompt": "   "}, "system_prompt: must not be empty."),
         ({"name": 42, "system_prompt": "x"}, "name: expected text."),

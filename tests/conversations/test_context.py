@@ -158,7 +158,7 @@ async def test_history_reports_context_usage(
 
 
 def test_unknown_ollama_models_get_a_small_window_others_the_catalog() -> None:
-    from agents.gateway import _window
+    from agents.session import model_window as _window
 
     assert _window("ollama", "some-model-nobody-catalogued") == 8192
     assert _window("anthropic", "claude-haiku-4-5") == 200_000
