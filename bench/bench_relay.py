@@ -180,7 +180,7 @@ def main() -> None:
             [
                 sys.executable,
                 "-m",
-                "daphne",
+                "mosaic.serve",
                 "-b",
                 "127.0.0.1",
                 "-p",

@@ -158,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     [
                         python,
                         "-m",
-                        "daphne",
+                        "mosaic.serve",
                         "-b",
                         host,
                         "-p",
