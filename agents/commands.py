@@ -11,9 +11,9 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
+from agents import channel as ch
 from agents import selectors, services
 from agents.models import AgentConfig
-from agents.protocol import CommandResult
 from agents.session import AgentView, ChatSession
 from agents.tools import all_tools
 from conversations import services as conversation_services
@@ -32,19 +32,11 @@ HELP = """Commands:
   /help                  this list"""
 
 
-def _result(command: str, ok: bool, output: str, **data: Any) -> CommandResult:
-    result: CommandResult = {
-        "type": "command:result",
-        "command": command,
-        "ok": ok,
-        "output": output,
-    }
-    if data:
-        result["data"] = data
-    return result
+def _result(command: str, ok: bool, output: str, **data: Any) -> ch.CommandAnswered:
+    return ch.CommandAnswered(command, ok, output, data or None)
 
 
-async def run_command(chat: ChatSession, command: str, args: dict[str, Any]) -> CommandResult:
+async def run_command(chat: ChatSession, command: str, args: dict[str, Any]) -> ch.CommandAnswered:
     text = command.strip()
     try:
         words = shlex.split(text)
@@ -64,17 +56,17 @@ async def run_command(chat: ChatSession, command: str, args: dict[str, Any]) -> 
 
 async def _help(
     chat: ChatSession, text: str, rest: list[str], args: dict[str, Any]
-) -> CommandResult:
+) -> ch.CommandAnswered:
     return _result(text, True, HELP)
 
 
 async def _model(
     chat: ChatSession, text: str, rest: list[str], args: dict[str, Any]
-) -> CommandResult:
+) -> ch.CommandAnswered:
     if chat.session_id is None:
         raise InvalidInput("Open a conversation first.")
     if not rest:
-        how = chat.routing["reason"] if chat.routing else "routing decides for each message"
+        how = chat.routing.reason if chat.routing else "routing decides for each message"
         pinned = f" (pinned with /model: {chat.model_override})" if chat.model_override else ""
         return _result(text, True, f"Model: {chat.provider}:{chat.model}{pinned}. {how}")
     ref = rest[0]
@@ -93,7 +85,7 @@ async def _model(
     chat.model_override = new_override
     # Pinned: that model. Unpinned: what routing would start from, until it decides.
     chat.expect_model()
-    await chat.send(chat.info())
+    await chat.deliver(chat.state())
     return _result(text, True, output, model_override=new_override)
 
 
@@ -163,7 +155,7 @@ def _create_agent(chat: ChatSession, args: dict[str, Any]) -> AgentConfig:
 
 async def _agent(
     chat: ChatSession, text: str, rest: list[str], args: dict[str, Any]
-) -> CommandResult:
+) -> ch.CommandAnswered:
     if not rest:
         output, agents = await database_sync_to_async(_agent_list)(chat)
         return _result(text, True, output, agents=agents)
@@ -191,7 +183,7 @@ async def _agent(
     # What the next message will likely use, until routing decides (as on open); a model
     # pinned with /model stays pinned: the user's explicit choice beats an agent's default.
     chat.expect_model()
-    await chat.send(chat.info())
+    await chat.deliver(chat.state())
     if not changed:
         return _result(text, True, f"Already using {agent.name} ({agent.slug}).", agent=agent.slug)
     tools = ", ".join(chat.agent.tool_allowlist) or "no tools"
@@ -213,7 +205,7 @@ def _history_stats(chat: ChatSession) -> tuple[int, int]:
 
 async def _history(
     chat: ChatSession, text: str, rest: list[str], args: dict[str, Any]
-) -> CommandResult:
+) -> ch.CommandAnswered:
     if chat.conversation_id is None:
         raise InvalidInput("Open a conversation first.")
     count, tokens = await database_sync_to_async(_history_stats)(chat)

@@ -1,46 +1,94 @@
-"""The chat gateway: what a client can ask of a conversation, whichever door it comes through.
+"""The chat gateway: what a channel client can ask of a conversation, whichever door it uses.
 
-Open a conversation (resume or create, bind the session, send its state and history, replay a
-reply in progress), send a message (``agents.turn``), run a slash command
-(``agents.commands``), cancel the running turn, and close. The WebSocket consumer is a thin
-translation of frames to these calls; a channel adapter (Matrix, the OpenAI-compatible door)
-is another.
+An adapter (``agents/channel.py``: the WebSocket consumer, later a Matrix bridge) calls
+``connect`` once its client is authenticated, ``receive`` for each canonical command, and
+``disconnect`` when it goes; the gateway answers through ``adapter.deliver``. A command is:
+open a conversation (resume or create, bind the session, send its state and history, replay a
+reply in progress), post a message (``agents.turn``), run a slash command (``agents.commands``),
+cancel the running turn, or ping. Errors come back as ``Failure`` events, never as exceptions
+into the adapter.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from channels.db import database_sync_to_async
 
-from agents import fanout, frames, live, selectors, services
+from agents import channel as ch
+from agents import events, fanout, live, selectors, services
 from agents.commands import run_command
 from agents.models import AgentConfig
-from agents.protocol import CommandExecute, ConversationOpen, MessageSend
 from agents.session import AgentView, ChatSession
 from agents.turn import handle_user_message
 from conversations import selectors as conversation_selectors
 from conversations import services as conversation_services
 from conversations.context import context_usage
 from conversations.models import Conversation, Message
-from core.errors import Conflict
+from core.errors import Conflict, MosaicError
 from routing.rules import validate_model_ref
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-__all__ = [
-    "cancel_turn",
-    "close",
-    "execute_command",
-    "on_cancel_event",
-    "open_conversation",
-    "send_message",
-]
+__all__ = ["connect", "disconnect", "on_cancel_request", "receive"]
+
+logger = logging.getLogger("mosaic.gateway")
 
 HISTORY_LIMIT = 200
+
+
+# --- the adapter's side ----------------------------------------------------------------------------
+
+
+async def connect(*, user: User, adapter: ch.ChannelAdapter, channel_name: str) -> ChatSession:
+    """An authenticated client of ``adapter`` arrives; ``channel_name`` is its address on the
+    channel layer (a Channels consumer's own, or a ``ChannelListener``'s)."""
+    return ChatSession(user=user, channel_name=channel_name, adapter=adapter)
+
+
+async def receive(chat: ChatSession, command: ch.Inbound) -> None:
+    """One command from the client; a refusal or a fault comes back as a ``Failure`` event."""
+    try:
+        if isinstance(command, ch.OpenConversation):
+            await open_conversation(chat, command)
+        elif isinstance(command, ch.PostMessage):
+            await handle_user_message(chat, command)
+        elif isinstance(command, ch.RunCommand):
+            await chat.deliver(await run_command(chat, command.command, command.args or {}))
+        elif isinstance(command, ch.CancelTurn):
+            await cancel_turn(chat)
+        elif isinstance(command, ch.Ping):
+            await chat.deliver(ch.Pong())
+    except MosaicError as exc:
+        await chat.deliver(events.failure_for(exc))
+    except Exception:
+        logger.exception(
+            "%s client of user %s: %s failed", chat.adapter.channel, chat.user.pk, command.kind
+        )
+        await chat.deliver(events.internal_failure("The server could not handle that request."))
+
+
+async def disconnect(chat: ChatSession) -> None:
+    chat.connected = False
+    await fanout.leave(chat)
+    if chat.session_id is not None:
+        await database_sync_to_async(services.session_end)(
+            user=chat.user, session_id=chat.session_id
+        )
+
+
+async def on_cancel_request(chat: ChatSession) -> None:
+    """Someone asked, through the channel layer, to stop this conversation's turn: stop it if it
+    runs here."""
+    if chat.turn_task is not None and not chat.turn_task.done():
+        chat.turn_task.cancel()
+
+
+# --- the commands ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -53,17 +101,17 @@ class _OpenState:
     context_tokens: int
 
 
-def _open_state(user: User, frame: ConversationOpen, chat: ChatSession) -> _OpenState:
-    if frame.conversation_id is not None:
+def _open_state(user: User, command: ch.OpenConversation, chat: ChatSession) -> _OpenState:
+    if command.conversation_id is not None:
         conversation = conversation_selectors.conversation_get(
-            user=user, conversation_id=frame.conversation_id
+            user=user, conversation_id=command.conversation_id
         )
         agent = selectors.agent_for_conversation(
-            user=user, requested=frame.agent, stored=conversation.agent_slug
+            user=user, requested=command.agent, stored=conversation.agent_slug
         )
     else:
         # The agent first: an unknown one must not leave an empty conversation behind.
-        agent = selectors.agent_for_conversation(user=user, requested=frame.agent, stored="")
+        agent = selectors.agent_for_conversation(user=user, requested=command.agent, stored="")
         conversation = conversation_services.conversation_create(user=user, agent_slug=agent.slug)
     if chat.session_id is None:
         session = services.session_start(
@@ -71,6 +119,7 @@ def _open_state(user: User, frame: ConversationOpen, chat: ChatSession) -> _Open
             conversation_id=conversation.pk,
             agent_slug=agent.slug,
             model_override=chat.model_override,
+            client=chat.adapter.channel,
         )
     else:
         session = services.session_rebind(
@@ -90,15 +139,15 @@ def _open_state(user: User, frame: ConversationOpen, chat: ChatSession) -> _Open
     return _OpenState(conversation, agent, session.pk, history, message_count, context_tokens)
 
 
-async def open_conversation(chat: ChatSession, frame: ConversationOpen) -> None:
-    if chat.turn_running and chat.conversation_id != frame.conversation_id:
+async def open_conversation(chat: ChatSession, command: ch.OpenConversation) -> None:
+    if chat.turn_running and str(chat.conversation_id) != str(command.conversation_id):
         raise Conflict(
             "A reply is still being generated; cancel it before switching conversations."
         )
-    if frame.model:
-        provider, model = await database_sync_to_async(validate_model_ref)(frame.model)
+    if command.model:
+        provider, model = await database_sync_to_async(validate_model_ref)(command.model)
         chat.model_override = f"{provider}:{model}"
-    state = await database_sync_to_async(_open_state)(chat.user, frame, chat)
+    state = await database_sync_to_async(_open_state)(chat.user, command, chat)
     if chat.conversation_id != state.conversation.pk:
         await fanout.leave(chat)
     chat.conversation_id = state.conversation.pk
@@ -113,9 +162,9 @@ async def open_conversation(chat: ChatSession, frame: ConversationOpen) -> None:
     chat.context_tokens = state.context_tokens
     if not chat.provider:
         chat.expect_model()
-    await chat.send(chat.info())
-    await chat.send(
-        frames.history(
+    await chat.deliver(chat.state())
+    await chat.deliver(
+        events.history(
             conversation=state.conversation,
             messages=state.history,
             message_count=state.message_count,
@@ -123,16 +172,8 @@ async def open_conversation(chat: ChatSession, frame: ConversationOpen) -> None:
             context_window=chat.window,
         )
     )
-    for replay in frames.replay(snapshot, chat.known_ids):
-        await chat.send(replay)
-
-
-async def execute_command(chat: ChatSession, frame: CommandExecute) -> None:
-    await chat.send(await run_command(chat, frame.command, frame.args or {}))
-
-
-async def send_message(chat: ChatSession, frame: MessageSend) -> None:
-    await handle_user_message(chat, frame)
+    for replay in events.replay(snapshot, chat.known_ids):
+        await chat.deliver(replay)
 
 
 async def cancel_turn(chat: ChatSession) -> bool:
@@ -142,17 +183,3 @@ async def cancel_turn(chat: ChatSession) -> bool:
     # Every consumer on the conversation hears it; the one running the turn cancels its task.
     await fanout.request_cancel(chat)
     return True
-
-
-async def on_cancel_event(chat: ChatSession) -> None:
-    if chat.turn_task is not None and not chat.turn_task.done():
-        chat.turn_task.cancel()
-
-
-async def close(chat: ChatSession) -> None:
-    chat.connected = False
-    await fanout.leave(chat)
-    if chat.session_id is not None:
-        await database_sync_to_async(services.session_end)(
-            user=chat.user, session_id=chat.session_id
-        )

@@ -2,7 +2,9 @@
 
 Client frames are validated with pydantic (unknown fields and wrong types are refused with a
 message naming the field); server frames are TypedDicts, built on the hot path without
-validation cost. ``tests/agents/test_protocol_doc.py`` checks the doc against these types.
+validation cost. The gateway never sees these: the WebSocket adapter (``agents/ws_adapter.py``)
+translates them to and from the canonical channel types (``agents/channel.py``).
+``tests/agents/test_protocol_doc.py`` checks the doc against these types.
 """
 
 from __future__ import annotations
@@ -188,10 +190,6 @@ class ThinkingDelta(TypedDict):
     type: Literal["thinking:delta"]
     message_id: str
     text: str
-
-
-# What the live buffer holds and a relay merges: the streamed parts of a reply.
-DeltaFrame = MessageDelta | ThinkingDelta
 
 
 class ToolCallFrame(TypedDict):

@@ -1,8 +1,8 @@
-"""The runtime's sink for one turn: relays each event to the conversation's sockets as it comes,
-writes each message once when it is complete, and ends the turn once with ``message:done``.
+"""The runtime's sink for one turn: relays each event to the conversation's clients as it comes,
+writes each message once when it is complete, and ends the turn once (``TurnEnded``).
 
-Order on every socket is the order of events: deltas go out through the ``DeltaRelay``, and
-every other frame waits for the deltas queued before it (``emit``).
+Order on every client is the order of events: text goes out through the ``DeltaRelay``, and
+every other event waits for the text queued before it (``emit``).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import uuid
 
 from channels.db import database_sync_to_async
 
-from agents import frames, persistence, services
+from agents import channel as ch
+from agents import events, persistence, services
 from agents.fanout import DeltaRelay, broadcast
-from agents.protocol import ServerFrame
 from agents.runtime import StepOutput, ToolOutcome
 from agents.session import ChatSession
 from routing.decision import RoutingDecision
@@ -41,10 +41,10 @@ class TurnRecorder:
         """Record when a step of the turn finished (logged at DEBUG, for finding slow steps)."""
         self.marks.append((name, time.monotonic() if at is None else at))
 
-    async def emit(self, frame: ServerFrame) -> None:
-        """Broadcast a frame after every delta queued before it."""
+    async def emit(self, event: ch.Outbound) -> None:
+        """Broadcast an event after all the text queued before it."""
         await self.relay.drain()
-        await broadcast(self.chat, frame)
+        await broadcast(self.chat, event)
 
     # --- the runtime's TurnSink ------------------------------------------------------------------
 
@@ -52,10 +52,10 @@ class TurnRecorder:
         if not self.streaming:
             self.streaming = True
             self.mark("first_token")
-        await self.relay.push(frames.text_delta(message_id, text))
+        await self.relay.push(events.text(message_id, text))
 
     async def thinking_delta(self, message_id: uuid.UUID, text: str) -> None:
-        await self.relay.push(frames.thinking_delta(message_id, text))
+        await self.relay.push(events.text(message_id, text, thinking=True))
 
     async def step_finished(self, step: StepOutput, status: str) -> None:
         await self.relay.drain()
@@ -72,7 +72,7 @@ class TurnRecorder:
             self.last_message_id = rows[-1].id
         for draft, call in zip(calls, step.tool_calls, strict=True):
             await broadcast(
-                self.chat, frames.tool_call(draft.id, call.call_id, call.name, call.arguments)
+                self.chat, events.tool_called(draft.id, call.call_id, call.name, call.arguments)
             )
 
     async def tool_finished(self, outcome: ToolOutcome) -> None:
@@ -83,7 +83,7 @@ class TurnRecorder:
         )
         await broadcast(
             self.chat,
-            frames.tool_result(
+            events.tool_answered(
                 draft.id,
                 outcome.call.call_id,
                 outcome.call.name,
@@ -100,7 +100,7 @@ class TurnRecorder:
             conversation_id=self.chat.conversation_id,
             drafts=[persistence.note_draft(text)],
         )
-        await self.emit(frames.message_created(row))
+        await self.emit(events.posted(row))
 
     async def finish(self, status: str) -> None:
         """End the turn once: message:done to every socket, metrics and the decision stored."""
@@ -116,7 +116,7 @@ class TurnRecorder:
                 " ".join(f"{name}={(at - self.started) * 1000:.1f}ms" for name, at in self.marks),
             )
         decision = self.decision
-        done = frames.done(
+        done = events.turn_ended(
             message_id=self.last_message_id,
             status=status,
             provider=decision.provider if decision else self.chat.provider,

@@ -257,13 +257,20 @@ def agent_delete(*, user: User, agent_id: Any) -> None:
 
 
 def session_start(
-    *, user: User, conversation_id: Any, agent_slug: str, model_override: str = ""
+    *,
+    user: User,
+    conversation_id: Any,
+    agent_slug: str,
+    model_override: str = "",
+    client: str = "",
 ) -> Session:
+    """``client`` is the channel the session came through ("websocket", "memory", …)."""
     return Session.objects.create(
         user=user,
         conversation_id=conversation_id,
         agent_slug=agent_slug,
         model_override=model_override,
+        client=client[:64],
     )
 
 

@@ -1,21 +1,20 @@
-"""One socket's chat state: whose it is, which conversation, agent and model, and what it has
-already been sent. The turn, the commands and the fan-out all read and update this; nothing here
-does I/O.
+"""One channel client's chat state: whose it is, which conversation, agent and model, and what
+it has already been sent. The turn, the commands and the fan-out all read and update this; its
+events reach the client through its ``ChannelAdapter`` (``deliver``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from agents import channel as ch
 from agents import live
 from agents.models import AgentConfig
-from agents.protocol import RoutingInfo, ServerFrame, SessionInfo
 from agents.selectors import agent_routing_profile
 from providers import catalog
 from routing.decision import AgentProfile
@@ -28,8 +27,6 @@ if TYPE_CHECKING:
 # have a small one, and Ollama truncates silently.
 DEFAULT_WINDOW = 128_000
 OLLAMA_UNKNOWN_WINDOW = 8_192
-
-Send = Callable[[ServerFrame], Awaitable[None]]
 
 
 def model_window(provider: str, model: str) -> int:
@@ -76,19 +73,21 @@ class AgentView:
 
 @dataclass
 class ChatSession:
-    """One socket's state. The turn task outlives the socket: a reply keeps streaming to the
-    conversation's other sockets (and into the database) if this one drops."""
+    """One channel client's state. The turn task outlives the client: a reply keeps streaming
+    to the conversation's other clients (and into the database) if this one drops.
+
+    ``channel_name`` is its address on the channel layer (the Redis fan-out between processes)."""
 
     user: User
     channel_name: str
-    send: Send
+    adapter: ch.ChannelAdapter
     session_id: uuid.UUID | None = None
     conversation_id: uuid.UUID | None = None
     agent: AgentView | None = None
     model_override: str = ""
     provider: str = ""
     model: str = ""
-    routing: RoutingInfo | None = None
+    routing: ch.RouteLine | None = None
     context_tokens: int = 0
     connected: bool = True
     turn_task: asyncio.Task[None] | None = None
@@ -101,6 +100,9 @@ class ChatSession:
     @property
     def group(self) -> str:
         return live.group_name(self.user.pk, self.conversation_id)
+
+    async def deliver(self, event: ch.Outbound) -> None:
+        await self.adapter.deliver(event)
 
     @property
     def turn_running(self) -> bool:
@@ -122,9 +124,8 @@ class ChatSession:
     def window(self) -> int:
         return model_window(self.provider, self.model)
 
-    def info(self) -> SessionInfo:
-        return SessionInfo(
-            type="session:info",
+    def state(self) -> ch.SessionState:
+        return ch.SessionState(
             session_id=str(self.session_id),
             conversation_id=str(self.conversation_id),
             agent=self.agent.slug if self.agent else "",
@@ -132,4 +133,17 @@ class ChatSession:
             model=self.model,
             model_override=self.model_override,
             routing=self.routing,
+        )
+
+    def own_view(self, announced: ch.SessionState) -> ch.SessionState:
+        """Another client's turn announced which model answers and why: that, as seen from this
+        session (its own id, agent and pin; the pin of the other door is not this one's)."""
+        return ch.SessionState(
+            session_id=str(self.session_id),
+            conversation_id=announced.conversation_id,
+            agent=self.agent.slug if self.agent else announced.agent,
+            provider=announced.provider,
+            model=announced.model,
+            model_override=self.model_override,
+            routing=announced.routing,
         )

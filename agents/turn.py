@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from agents import frames, live, persistence, selectors
+from agents import channel as ch
+from agents import events, live, persistence, selectors
 from agents.failover import (
     FailoverExhausted,
     attempt_in_order,
@@ -28,7 +29,6 @@ from agents.failover import (
     nothing_usable_message,
 )
 from agents.fanout import broadcast
-from agents.protocol import MessageAck, MessageSend, error_frame
 from agents.recorder import TurnRecorder
 from agents.runtime import TurnFailed, TurnOutcome, TurnPlan, run_turn
 from agents.session import AgentView, ChatSession, model_window
@@ -55,34 +55,29 @@ logger = logging.getLogger("mosaic.gateway")
 TURN_WAIT_SECONDS = 30.0
 
 
-async def handle_user_message(chat: ChatSession, frame: MessageSend) -> None:
+async def handle_user_message(chat: ChatSession, post: ch.PostMessage) -> None:
     """Persist the user's message first; then run the turn in a task."""
     received = time.monotonic()
     if chat.conversation_id is None:
         raise InvalidInput("Open a conversation first (send conversation:open).")
     limit = settings.MOSAIC_MAX_MESSAGE_BYTES
-    if len(frame.content.encode("utf-8", "surrogatepass")) > limit:
+    if len(post.content.encode("utf-8", "surrogatepass")) > limit:
         raise TooLarge(f"The message is larger than the {limit // 1024} KB limit.")
+    if post.attachments:
+        raise InvalidInput("Attachments are not supported yet; send the text alone.")
 
     # 1. persist the user message (idempotent on client_id) — before anything else can fail
     message, created = await persistence.persist_user_message(
         user=chat.user,
         conversation_id=chat.conversation_id,
-        content=frame.content,
-        client_id=frame.client_id,
+        content=post.content,
+        client_id=post.client_id,
     )
     persisted = time.monotonic()
-    await chat.send(
-        MessageAck(
-            type="message:ack",
-            client_id=frame.client_id,
-            message_id=str(message.id),
-            duplicate=not created,
-        )
-    )
+    await chat.deliver(ch.Accepted(post.client_id, str(message.id), duplicate=not created))
     if created:
         chat.known_ids.add(str(message.id))
-        await broadcast(chat, frames.message_created(message), skip_origin=True)
+        await broadcast(chat, events.posted(message), skip_origin=True)
     elif await _already_answered(chat, message):
         return  # a resend of a message whose turn ran or is running: nothing more to do
 
@@ -129,7 +124,7 @@ async def _run_turn_task(chat: ChatSession, message: Message, recorder: TurnReco
         await asyncio.shield(recorder.finish("cancelled"))
     except Exception:
         logger.exception("turn %s in conversation %s failed", turn_id, conversation_id)
-        await asyncio.shield(recorder.emit(frames.internal_error_frame()))
+        await asyncio.shield(recorder.emit(events.internal_failure()))
         await asyncio.shield(recorder.finish("failed"))
     finally:
         heartbeat.cancel()
@@ -152,7 +147,7 @@ async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecor
     recorder.mark("loaded")
     if not decision.usable:
         recorder.decision = decision
-        await recorder.emit(error_frame("provider_unavailable", nothing_usable_message(decision)))
+        await recorder.emit(ch.Failure("provider_unavailable", nothing_usable_message(decision)))
         await recorder.finish("failed")
         return
     # 5. context: system prompt + checkpoint + recent messages, within the model's window
@@ -195,7 +190,7 @@ async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecor
         outcome = await attempt_in_order(decision, attempt, on_failover=announce_failover)
     except FailoverExhausted as failure:
         code = f"provider_{failure.error.kind.value}"
-        await recorder.emit(error_frame(code, failure.message(), retryable=failure.error.retryable))
+        await recorder.emit(ch.Failure(code, failure.message(), failure.error.retryable))
         await recorder.finish("failed")
         return
     if outcome.hit_step_limit:
@@ -222,8 +217,8 @@ async def resolve_route(chat: ChatSession, classification: Classification) -> Ro
 
 async def announce_route(chat: ChatSession, decision: RoutingDecision) -> None:
     chat.provider, chat.model = decision.provider, decision.model
-    chat.routing = frames.routing_info(decision)
-    await broadcast(chat, chat.info())
+    chat.routing = events.route_line(decision)
+    await broadcast(chat, chat.state())
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The one error hierarchy of Mosaic. Every app raises these (or a subclass of its own), and each
 is mapped to an answer in exactly one place per door: ``core/http_errors.py`` for REST (status
-and ``{"detail", "code"}`` body) and ``agents/frames.py`` for socket ``error`` frames.
+and ``{"detail", "code"}`` body) and ``agents/events.py`` for channel ``Failure`` events (a socket
+``error`` frame).
 
 An error carries what the caller needs to decide: ``code`` (stable, documented in
 docs/websocket-protocol.md and docs/architecture.md; a test checks that every code is there),

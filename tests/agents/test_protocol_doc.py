@@ -9,6 +9,7 @@ import pkgutil
 import re
 import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,9 +40,9 @@ def _server_frame_types() -> dict[str, type]:
     return frames
 
 
-def _client_frame_types() -> dict[str, type]:
+def _client_frame_types() -> dict[str, Any]:
     (union, *_) = typing.get_args(protocol.ClientFrame)
-    frames: dict[str, type] = {}
+    frames: dict[str, Any] = {}
     for member in typing.get_args(union):
         (frame_type,) = typing.get_args(member.model_fields["type"].annotation)
         frames[frame_type] = member
