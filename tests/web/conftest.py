@@ -1,0 +1,109 @@
+"""Browser tests: Debian's Chromium driven by Playwright for Python, against a real daphne.
+
+Nothing is downloaded at run time: Playwright is given the system browser's executable. The
+tests use Playwright's asyncio API (its sync API runs an event loop around the test, where
+Django refuses database calls), on one event loop per module so that the browser is started
+once per module: mark browser test modules with ``BROWSER_TESTS``. Without
+Chromium (or Playwright) the browser tests are skipped with one line saying why; CI sets
+MOSAIC_REQUIRE_BROWSER=1 (``.ci/run``), which turns that skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from tests.live import LiveProcess
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # runs as root on CI machines
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    # The machines' network is closed: without these Chromium keeps trying to reach Google.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str | None:
+    explicit = os.environ.get("MOSAIC_CHROMIUM")
+    if explicit:
+        return explicit if os.path.exists(explicit) else None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _missing_browser() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright for Python is not installed (make install)"
+    if chromium_path() is None:
+        return "Chromium is not installed (apt-get install chromium)"
+    return None
+
+
+BROWSER_TESTS = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio(loop_scope="module"),
+]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Any]:
+    missing = _missing_browser()
+    if missing is not None:
+        if os.environ.get("MOSAIC_REQUIRE_BROWSER"):
+            pytest.fail(f"browser tests cannot run: {missing}", pytrace=False)
+        pytest.skip(f"browser tests skipped: {missing}")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=chromium_path(), args=CHROMIUM_ARGS
+        )
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture(scope="session")
+def collected_static() -> None:
+    """The page's files where WhiteNoise serves them from, as ``mosaic run`` does."""
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
+@pytest.fixture
+def web_server(
+    browser: Any, collected_static: None, upstreams: dict[str, str], live_server_factory: Any
+) -> LiveProcess:
+    server: LiveProcess = live_server_factory(upstreams)
+    return server
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def page(browser: Any) -> AsyncIterator[Any]:
+    context = await browser.new_context(viewport={"width": 1100, "height": 800})
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.errors = errors
+    yield page
+    await context.close()
+
+
+async def sign_in(page: Any, server: LiveProcess, username: str = "alice") -> None:
+    await page.goto(f"{server.http_url}/login/")
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(f"{username}-Secret-pw-1")
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(f"{server.http_url}/")
