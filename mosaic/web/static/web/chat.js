@@ -70,6 +70,10 @@ class ChatView {
       if (event.key === "Escape" && this.running && event.target !== this.input) this.stop();
     });
     this.stopButton.addEventListener("click", () => this.stop());
+    this.stick = true;
+    this.list.addEventListener("scroll", () => {
+      this.stick = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 80;
+    });
     // Leaving the page (sign out included) closes the socket at once.
     window.addEventListener("pagehide", () => this.connection.stop());
     document.querySelector("form.logout")?.addEventListener("submit", () => this.connection.stop());
@@ -252,18 +256,13 @@ class ChatView {
       if (message.role === "assistant") lastAssistant = message.id;
     }
     if (lastAssistant) lastOfTurn.add(lastAssistant);
-    const storedClientIds = new Set();
     for (const message of messages) {
-      if (message.client_id) storedClientIds.add(message.client_id);
       this.addStored(message, { routeLine: lastOfTurn.has(message.id) });
     }
     // Messages typed here that the server has not stored yet stay on screen, after the history.
-    for (const [clientId, bubble] of this.pendingEls) {
-      if (storedClientIds.has(clientId)) this.pendingEls.delete(clientId);
-      else this.list.append(bubble);
-    }
-    const last = messages[messages.length - 1];
-    this.setRunning(this.pendingEls.size > 0 || (last && last.role === "user") || false);
+    for (const bubble of this.pendingEls.values()) this.list.append(bubble);
+    // A reply still being written shows up as the deltas that follow (and sets it running).
+    this.setRunning(this.pendingEls.size > 0);
     this.scrollDown(true);
   }
 
@@ -271,8 +270,10 @@ class ChatView {
     if (this.byId.has(message.id)) return;
     const role = message.role;
     if (role === "user") {
-      if (message.client_id && this.pendingEls.has(message.client_id)) return;
-      const bubble = this.userBubble(message.content);
+      // Typed here and stored, but the ack was lost with the connection: this is that bubble.
+      const bubble = this.pendingEls.get(message.client_id) || this.userBubble(message.content);
+      this.pendingEls.delete(message.client_id);
+      bubble.classList.remove("pending");
       bubble.dataset.id = message.id;
       this.byId.set(message.id, { el: bubble, role });
       this.list.append(bubble);
@@ -478,9 +479,9 @@ class ChatView {
     this.scrollDown(true);
   }
 
+  // Follow new text only while the reader is at the bottom (not while they scroll back to read).
   scrollDown(force = false) {
-    const nearBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 120;
-    if (force || nearBottom) this.list.scrollTop = this.list.scrollHeight;
+    if (force || this.stick) this.list.scrollTop = this.list.scrollHeight;
   }
 }
 

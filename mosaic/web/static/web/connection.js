@@ -8,6 +8,8 @@
 //   client_id: the server stores and answers a client_id once, so a resend is always safe.
 // - Sends a ping every 20 s and reconnects if no frame arrives within 10 s of it (a phone that
 //   changed networks keeps a dead socket open otherwise).
+// - A new conversation is opened only when the first message or command is sent, so that
+//   visiting the page creates no empty conversations.
 // - Close code 4401 (not signed in, or signed out meanwhile) ends it: no reconnect.
 
 export const CLOSE_UNAUTHENTICATED = 4401;
@@ -62,6 +64,8 @@ export class ChatConnection {
     this.backoff = new Backoff();
     this.pending = new Map(); // client_id → {content, acked, messageId}
     this.silentCommands = [];
+    this.queuedCommands = []; // typed before the conversation was open
+    this.wantOpen = Boolean(conversationId);
     this.ws = null;
     this.ready = false;
     this.stopped = false;
@@ -98,9 +102,14 @@ export class ChatConnection {
     }
     this.ws = ws;
     ws.addEventListener("open", () => {
-      this.emitState("open");
-      this.sendOpen();
       this.startPings();
+      if (this.wantOpen || this.conversationId) {
+        this.emitState("open");
+        this.sendOpen();
+      } else {
+        this.backoff.reset();
+        this.emitState("ready"); // connected; the conversation opens with the first message
+      }
     });
     ws.addEventListener("message", (event) => this.receive(event.data));
     ws.addEventListener("close", (event) => {
@@ -147,6 +156,12 @@ export class ChatConnection {
     clearTimeout(this.pongTimer);
   }
 
+  ensureOpen() {
+    if (this.wantOpen) return;
+    this.wantOpen = true;
+    this.sendOpen();
+  }
+
   sendOpen() {
     const frame = { type: "conversation:open" };
     if (this.conversationId) frame.conversation_id = this.conversationId;
@@ -168,11 +183,17 @@ export class ChatConnection {
     const clientId = newClientId();
     this.pending.set(clientId, { content, acked: false, messageId: "" });
     if (this.ready) this.send({ type: "message:send", content, client_id: clientId });
+    else this.ensureOpen();
     return clientId;
   }
 
   execute(command, { silent = false } = {}) {
-    const sent = this.send({ type: "command:execute", command });
+    if (!this.ready && !silent && this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.queuedCommands.push(command);
+      this.ensureOpen();
+      return true;
+    }
+    const sent = this.ready && this.send({ type: "command:execute", command });
     if (sent && silent) this.silentCommands.push(command.trim());
     return sent;
   }
@@ -205,6 +226,9 @@ export class ChatConnection {
         this.backoff.reset();
         this.emitState("ready");
         this.resendUnanswered(frame.messages || []);
+        for (const command of this.queuedCommands.splice(0)) {
+          this.send({ type: "command:execute", command });
+        }
         break;
       case "message:ack": {
         const pending = this.pending.get(frame.client_id);

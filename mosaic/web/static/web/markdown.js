@@ -44,7 +44,7 @@ function link(href, label) {
 
 // --- inline --------------------------------------------------------------------------------------
 
-const INLINE = new RegExp(
+const INLINE_SOURCE = new RegExp(
   [
     "\\\\([\\\\`*_{}\\[\\]()#+\\-.!~|<>])", // 1 escaped character
     "(`+)([\\s\\S]*?[^`])\\2(?!`)", // 2, 3 code span
@@ -70,11 +70,13 @@ function appendText(parent, text) {
 }
 
 export function renderInline(text, parent) {
+  // A regex of its own per call: the function recurses, and a shared /g regex's lastIndex
+  // would be moved by the inner call.
+  const inline = new RegExp(INLINE_SOURCE.source, "g");
   let last = 0;
-  INLINE.lastIndex = 0;
-  for (let m = INLINE.exec(text); m; m = INLINE.exec(text)) {
+  for (let m = inline.exec(text); m; m = inline.exec(text)) {
     if (m.index > last) appendText(parent, text.slice(last, m.index));
-    last = INLINE.lastIndex;
+    last = inline.lastIndex;
     if (m[1] !== undefined) {
       parent.append(m[1]);
     } else if (m[2] !== undefined) {
