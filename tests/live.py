@@ -84,7 +84,7 @@ class LiveProcess:
 
 
 def start_daphne(
-    tmp_path: Path, env_extra: dict[str, str] | None = None, port: int = 0
+    tmp_path: Path, env_extra: dict[str, str] | None = None, port: int = 0, wait: float = 30.0
 ) -> LiveProcess:
     port = port or free_port()
     log_path = tmp_path / f"daphne-{port}.log"
@@ -106,7 +106,7 @@ def start_daphne(
             stderr=subprocess.STDOUT,
         )
     live = LiveProcess("daphne", proc, log_path, port, env_extra or {})
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"daphne exited with {proc.returncode}:\n{live.log()}")
@@ -115,7 +115,7 @@ def start_daphne(
                 return live
         time.sleep(0.1)
     live.stop()
-    raise RuntimeError(f"daphne did not answer within 30 s:\n{live.log()}")
+    raise RuntimeError(f"daphne did not answer within {wait:.0f} s:\n{live.log()}")
 
 
 @contextlib.contextmanager

@@ -102,6 +102,18 @@ class SignInView(LoginView):
         return super().form_invalid(form)
 
 
+def _search_hit(row: Any) -> dict[str, Any]:
+    """One row of ``conversation_search`` (annotated with its title and snippet) for the page."""
+    return {
+        "conversation_id": row.conversation_id,
+        "conversation_title": row.conversation_title,
+        "role": row.role,
+        "created_at": row.created_at,
+        # safe_snippet escapes the message text, then adds only <mark> tags.
+        "snippet": mark_safe(conversation_selectors.safe_snippet(row.raw_snippet)),  # noqa: S308
+    }
+
+
 @login_required
 def conversation_list(request: HttpRequest) -> HttpResponse:
     """Your conversations, most recent first; with ``?q=`` the full-text search instead."""
@@ -111,17 +123,7 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     if query:
         try:
             rows = conversation_selectors.conversation_search(user=user, query=query)
-            context["results"] = [
-                {
-                    "conversation_id": row.conversation_id,
-                    "conversation_title": row.conversation_title,
-                    "role": row.role,
-                    "created_at": row.created_at,
-                    # safe_snippet escapes the message text, then adds only <mark> tags.
-                    "snippet": mark_safe(conversation_selectors.safe_snippet(row.raw_snippet)),  # noqa: S308
-                }
-                for row in rows[:SEARCH_RESULTS]
-            ]
+            context["results"] = [_search_hit(row) for row in rows[:SEARCH_RESULTS]]
         except InvalidInput as exc:
             context["search_error"] = exc.message
     else:

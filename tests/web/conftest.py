@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
-from tests.live import LiveProcess
+from tests.live import LiveProcess, start_daphne
+
+# A loaded machine (two cores shared by many) can take far longer than usual to import the
+# provider SDKs; a slow start is not a failure of the page.
+SERVER_START_SECONDS = 120.0
 
 CHROMIUM_ARGS = [
     "--no-sandbox",  # runs as root on CI machines
@@ -81,12 +85,47 @@ def collected_static() -> None:
     call_command("collectstatic", interactive=False, verbosity=0)
 
 
-@pytest.fixture
-def web_server(
-    browser: Any, collected_static: None, upstreams: dict[str, str], live_server_factory: Any
+def _start_web_daphne(
+    tmp_path_factory: pytest.TempPathFactory, django_db_blocker: Any, anthropic: Any
 ) -> LiveProcess:
-    server: LiveProcess = live_server_factory(upstreams)
-    return server
+    env = {"ANTHROPIC_BASE_URL": anthropic.base_url, "ANTHROPIC_API_KEY": "sk-ant-test-system-key"}
+    with django_db_blocker.unblock():
+        return start_daphne(tmp_path_factory.mktemp("web"), env, wait=SERVER_START_SECONDS)
+
+
+@pytest.fixture(scope="module")
+def live_web(
+    collected_static: None,
+    django_db_setup: None,
+    django_db_blocker: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    _fake_anthropic_server: Any,
+) -> Iterator[LiveProcess]:
+    """One daphne per module on the test database (each test still gets empty tables and a
+    reset fake), with Anthropic as its one provider, the fake upstream: routes are then the
+    same on every machine. Starting daphne costs seconds; a test module shares one."""
+    server = _start_web_daphne(tmp_path_factory, django_db_blocker, _fake_anthropic_server)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def other_live_web(
+    live_web: LiveProcess,
+    django_db_blocker: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    _fake_anthropic_server: Any,
+) -> Iterator[LiveProcess]:
+    """A second daphne process on the same database and Redis (sockets on two processes)."""
+    server = _start_web_daphne(tmp_path_factory, django_db_blocker, _fake_anthropic_server)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def web_server(browser: Any, live_web: LiveProcess) -> LiveProcess:
+    """The live server for a browser test (skipped, with the browser, when there is none)."""
+    return live_web
 
 
 @pytest_asyncio.fixture(loop_scope="module")

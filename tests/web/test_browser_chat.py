@@ -173,4 +173,5 @@ async def test_the_chat_reads_at_360_px_without_sideways_scrolling(
     assert await page.evaluate("() => document.documentElement.scrollWidth") <= 360
     assert await page.locator(".sidebar").is_hidden()
     box = await page.get_by_label("Message").bounding_box()
-    assert box["x"] >= 0 and box["x"] + box["width"] <= 360
+    assert box["x"] >= 0
+    assert box["x"] + box["width"] <= 360

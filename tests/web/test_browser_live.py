@@ -94,6 +94,7 @@ async def test_after_a_drop_the_unacknowledged_message_is_resent_once_and_answer
     fake_anthropic.script(Script(text=reply, chunk_size=8, delay=0.03))
     dropped: list[str] = []
     sockets: list[Any] = []
+    closing: list[Any] = []
 
     def relay(route: Any) -> None:
         sockets.append(route)
@@ -104,7 +105,7 @@ async def test_after_a_drop_the_unacknowledged_message_is_resent_once_and_answer
             frame = json.loads(message)
             if frame["type"] == "message:ack" and not dropped:
                 dropped.append(frame["client_id"])
-                asyncio.ensure_future(route.close(code=4000, reason="test drop"))
+                closing.append(asyncio.ensure_future(route.close(code=4000, reason="test drop")))
                 return
             route.send(message)
 

@@ -25,7 +25,7 @@ HOSTILE_REPLY = "\n".join(
         "[data](data:text/html,<script>window.__xss='data'</script>)",
         "![pic](javascript:window.__xss='image')",
         "<javascript:window.__xss='autolink'>",
-        '<a href="javascript:window.__xss=\'anchor\'">raw anchor</a>',
+        "<a href=\"javascript:window.__xss='anchor'\">raw anchor</a>",
         "**<b onmouseover=\"window.__xss='bold'\">html in bold</b>**",
         "<svg onload=\"window.__xss='svg'\"></svg>",
         "<iframe src=\"javascript:window.__xss='iframe'\"></iframe>",
@@ -40,7 +40,9 @@ HOSTILE_REPLY = "\n".join(
         "[a safe link](https://example.com/path?q=1)",
     ]
 )
-HOSTILE_USER = "<img src=x onerror=\"window.__xss='user'\"> and <script>window.__xss='user2'</script>"
+HOSTILE_USER = (
+    "<img src=x onerror=\"window.__xss='user'\"> and <script>window.__xss='user2'</script>"
+)
 
 # Any element that could run code or load something, inside the message list.
 DANGEROUS = "script, img, iframe, svg, object, embed, a[href^='javascript'], a[href^='data']"
@@ -84,10 +86,13 @@ async def test_hostile_markup_from_the_model_and_the_user_shows_as_text_and_neve
         assert await page.evaluate("() => window.__xss") is None, check
         text = await page.locator("#messages").inner_text()
         assert "<script>window.__xss = 'script'</script>" in text
-        assert "<img src=\"x\" onerror=" in text
+        assert '<img src="x" onerror=' in text
         assert "[click me](javascript:window.__xss='link')" in text
         assert "<b onmouseover=" in await answer.locator("strong").first.inner_text()
-        assert "<script>window.__xss = 'code'</script>" in await answer.locator("pre code").inner_text()
+        assert (
+            "<script>window.__xss = 'code'</script>"
+            in await answer.locator("pre code").inner_text()
+        )
         assert await page.locator(".msg.user").last.inner_text() == HOSTILE_USER
         # The one safe link is a link, opened without handing over the page.
         safe = page.get_by_role("link", name="a safe link")

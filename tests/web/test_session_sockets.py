@@ -51,13 +51,14 @@ async def closed_with(ws: Any) -> int | None:
         while True:
             await asyncio.wait_for(ws.recv(), 15)
     except ConnectionClosed:
-        return ws.close_code
+        code: int | None = ws.close_code
+        return code
 
 
 async def test_the_session_cookie_opens_the_socket_from_our_own_origin(
-    alice: Any, live_server_factory: Any
+    alice: Any, live_web: Any
 ) -> None:
-    server = await sync_to_async(live_server_factory)()
+    server = live_web
     session = await sync_to_async(browser_session)(alice)
     ws = await cookie_socket(server, session)
     info = await opened(ws)
@@ -65,10 +66,8 @@ async def test_the_session_cookie_opens_the_socket_from_our_own_origin(
     await ws.close()
 
 
-async def test_a_page_from_another_origin_cannot_use_the_cookie(
-    alice: Any, live_server_factory: Any
-) -> None:
-    server = await sync_to_async(live_server_factory)()
+async def test_a_page_from_another_origin_cannot_use_the_cookie(alice: Any, live_web: Any) -> None:
+    server = live_web
     session = await sync_to_async(browser_session)(alice)
     with pytest.raises(InvalidStatus) as refused:
         await cookie_socket(server, session, origin="http://evil.example")
@@ -76,10 +75,9 @@ async def test_a_page_from_another_origin_cannot_use_the_cookie(
 
 
 async def test_signing_out_closes_that_session_s_sockets_and_no_others(
-    alice: Any, live_server_factory: Any
+    alice: Any, live_web: Any, other_live_web: Any
 ) -> None:
-    server_a = await sync_to_async(live_server_factory)()
-    server_b = await sync_to_async(live_server_factory)()
+    server_a, server_b = live_web, other_live_web
     leaving = await sync_to_async(browser_session)(alice)
     staying = await sync_to_async(browser_session)(alice)  # alice in another browser
     tab_1 = await cookie_socket(server_a, leaving)

@@ -17,9 +17,7 @@ def _small_limits(settings: Any) -> None:
 
 
 def post_login(client: Client, username: str, password: str, ip: str = "127.0.0.1") -> Any:
-    return client.post(
-        "/login/", {"username": username, "password": password}, REMOTE_ADDR=ip
-    )
+    return client.post("/login/", {"username": username, "password": password}, REMOTE_ADDR=ip)
 
 
 def test_the_right_password_signs_in_and_lands_on_the_conversation_list(alice: Any) -> None:
