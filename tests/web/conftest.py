@@ -3,9 +3,9 @@
 Nothing is downloaded at run time: Playwright is given the system browser's executable. The
 tests use Playwright's asyncio API (its sync API runs an event loop around the test, where
 Django refuses database calls), on one event loop per module so that the browser is started
-once per module: mark browser test modules with ``BROWSER_TESTS``. Without
-Chromium (or Playwright) the browser tests are skipped with one line saying why; CI sets
-MOSAIC_REQUIRE_BROWSER=1 (``.ci/run``), which turns that skip into a failure.
+once per module: mark browser test modules with ``BROWSER_TESTS``. Without Chromium (or
+Playwright) the browser tests are left out with one line saying why; CI sets
+MOSAIC_REQUIRE_BROWSER=1 (``.ci/run``), which turns a missing browser into a failure.
 """
 
 from __future__ import annotations
@@ -52,6 +52,27 @@ def _missing_browser() -> str | None:
         return "Chromium is not installed (apt-get install chromium)"
     return None
 
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a browser, leave the browser tests out and say so once, not once per test."""
+    missing = _missing_browser()
+    if missing is None or os.environ.get("MOSAIC_REQUIRE_BROWSER"):
+        return
+    left_out = [item for item in items if "browser" in getattr(item, "fixturenames", ())]
+    if not left_out:
+        return
+    items[:] = [item for item in items if item not in left_out]
+    config.hook.pytest_deselected(items=left_out)
+    config.stash[_BROWSER_NOTE] = f"{len(left_out)} browser tests skipped: {missing}"
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    note = config.stash.get(_BROWSER_NOTE, "")
+    if note:
+        terminalreporter.write_line(note, yellow=True)
+
+
+_BROWSER_NOTE = pytest.StashKey[str]()
 
 BROWSER_TESTS = [
     pytest.mark.e2e,
