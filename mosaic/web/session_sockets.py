@@ -65,15 +65,6 @@ def _cookie_session(scope: dict[str, Any]) -> tuple[int, str] | None:
     return (int(user.pk), session_key) if session_key else None
 
 
-def _listening_failed(ended: asyncio.Future[Any]) -> bool:
-    if not ended.done() or ended.cancelled():
-        return False
-    if ended.exception() is None:
-        return False
-    logger.warning("listening for the end of a web session failed: %r", ended.exception())
-    return True
-
-
 class SessionEndMiddleware:
     """ASGI middleware, inside Channels' auth: closes cookie sockets whose session ended."""
 
@@ -91,13 +82,13 @@ class SessionEndMiddleware:
         await layer.group_add(group, channel)
         ended: asyncio.Future[Any] = asyncio.ensure_future(layer.receive(channel))
         closed = False
+        listening = True
 
         async def receive_until_ended() -> dict[str, Any]:
-            nonlocal closed
-            if not closed:
-                if _listening_failed(ended):
-                    # Redis failed under the listener: keep the chat going rather than cut it.
-                    return dict(await receive())
+            nonlocal closed, listening
+            if closed:
+                return {"type": "websocket.disconnect", "code": CLOSE_SESSION_ENDED}
+            if listening:
                 incoming = asyncio.ensure_future(receive())
                 try:
                     await asyncio.wait({incoming, ended}, return_when=asyncio.FIRST_COMPLETED)
@@ -106,11 +97,14 @@ class SessionEndMiddleware:
                         incoming.cancel()
                 if incoming.done() and not incoming.cancelled():
                     return dict(incoming.result())
-                if _listening_failed(ended):
-                    return dict(await receive())
-                closed = True
-                await send({"type": "websocket.close", "code": CLOSE_SESSION_ENDED})
-            return {"type": "websocket.disconnect", "code": CLOSE_SESSION_ENDED}
+                if not ended.cancelled() and ended.exception() is None:
+                    closed = True
+                    await send({"type": "websocket.close", "code": CLOSE_SESSION_ENDED})
+                    return {"type": "websocket.disconnect", "code": CLOSE_SESSION_ENDED}
+                # Redis failed under the listener: keep the chat going rather than cut it.
+                logger.warning("stopped listening for the end of a web session: %r", ended)
+                listening = False
+            return dict(await receive())
 
         async def send_while_open(message: dict[str, Any]) -> None:
             if not closed:
@@ -119,5 +113,5 @@ class SessionEndMiddleware:
         try:
             return await self.app(scope, receive_until_ended, send_while_open)
         finally:
-            await layer.group_discard(group, channel)
             ended.cancel()
+            await layer.group_discard(group, channel)

@@ -9,31 +9,9 @@ from asgiref.sync import sync_to_async
 from conversations.models import Message
 from tests.fakes.base import Script
 from tests.web.conftest import BROWSER_TESTS, sign_in
+from tests.web.helpers import conversation_of, new_chat, send, stored_messages
 
 pytestmark = BROWSER_TESTS
-
-
-async def send(page: Any, text: str) -> None:
-    box = page.get_by_label("Message")
-    await box.fill(text)
-    await box.press("Enter")
-
-
-async def new_chat(page: Any, server: Any) -> None:
-    await page.goto(f"{server.http_url}/chat/")
-    await page.wait_for_selector("#connection[data-state=ready]")
-
-
-def stored_messages(conversation_id: str) -> list[tuple[str, str]]:
-    return list(
-        Message.objects.filter(conversation_id=conversation_id)
-        .order_by("sequence")
-        .values_list("role", "content")
-    )
-
-
-def conversation_of(page: Any) -> str:
-    return str(page.url.rstrip("/").rsplit("/", 1)[-1])
 
 
 async def test_sign_in_by_keyboard_chat_and_see_the_streamed_reply_with_its_route_line(

@@ -14,34 +14,20 @@ from tests.agents.chat import ChatClient, of_type, text_of
 from tests.conftest import token_for
 from tests.fakes.base import Script
 from tests.web.conftest import BROWSER_TESTS, sign_in
+from tests.web.helpers import conversation_of, new_chat, send, stored_messages
 
 pytestmark = BROWSER_TESTS
-
-
-async def send(page: Any, text: str) -> None:
-    box = page.get_by_label("Message")
-    await box.fill(text)
-    await box.press("Enter")
-
-
-def roles_and_contents(conversation_id: str) -> list[tuple[str, str]]:
-    return list(
-        Message.objects.filter(conversation_id=conversation_id)
-        .order_by("sequence")
-        .values_list("role", "content")
-    )
 
 
 async def test_a_turn_from_the_terminal_streams_into_the_page_and_back_each_message_once(
     alice: Any, web_server: Any, page: Any, fake_anthropic: Any
 ) -> None:
     await sign_in(page, web_server)
-    await page.goto(f"{web_server.http_url}/chat/")
-    await page.wait_for_selector("#connection[data-state=ready]")
+    await new_chat(page, web_server)
     fake_anthropic.script(Script(text="Hello, browser."))
     await send(page, "hello from the browser")
     await page.locator("article .route").first.wait_for()
-    conversation_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    conversation_id = conversation_of(page)
 
     # The terminal: a protocol-v1 client with a bearer token, as `mosaic chat -c` is.
     terminal = await ChatClient.connect_url(
@@ -81,7 +67,7 @@ async def test_a_turn_from_the_terminal_streams_into_the_page_and_back_each_mess
     ]
     answers = await page.locator("article.msg.assistant .markdown").all_inner_texts()
     assert [a.strip() for a in answers] == ["Hello, browser.", reply.strip(), "Back to you."]
-    stored = await sync_to_async(roles_and_contents)(conversation_id)
+    stored = await sync_to_async(stored_messages)(conversation_id)
     assert [role for role, _ in stored] == ["user", "assistant"] * 3
 
 
@@ -113,8 +99,7 @@ async def test_after_a_drop_the_unacknowledged_message_is_resent_once_and_answer
 
     await page.route_web_socket(re.compile(r"/ws/chat/$"), relay)
     await sign_in(page, web_server)
-    await page.goto(f"{web_server.http_url}/chat/")
-    await page.wait_for_selector("#connection[data-state=ready]")
+    await new_chat(page, web_server)
     await send(page, "please survive a drop")
 
     await page.locator("article .route").wait_for()
@@ -122,8 +107,8 @@ async def test_after_a_drop_the_unacknowledged_message_is_resent_once_and_answer
     assert await page.locator(".msg.user").all_inner_texts() == ["please survive a drop"]
     answers = await page.locator("article.msg.assistant .markdown").all_inner_texts()
     assert [a.strip() for a in answers] == [reply.strip()]
-    conversation_id = page.url.rstrip("/").rsplit("/", 1)[-1]
-    stored = await sync_to_async(roles_and_contents)(conversation_id)
+    conversation_id = conversation_of(page)
+    stored = await sync_to_async(stored_messages)(conversation_id)
     assert stored == [("user", "please survive a drop"), ("assistant", reply)]
     assert len(fake_anthropic.chat_requests()) == 1
     user_row = await sync_to_async(

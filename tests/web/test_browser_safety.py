@@ -12,6 +12,7 @@ import pytest_asyncio
 
 from tests.fakes.base import Script
 from tests.web.conftest import BROWSER_TESTS, sign_in
+from tests.web.helpers import new_chat, send
 
 pytestmark = BROWSER_TESTS
 
@@ -73,10 +74,8 @@ async def test_hostile_markup_from_the_model_and_the_user_shows_as_text_and_neve
     page = csp_free_page
     fake_anthropic.script(Script(text=HOSTILE_REPLY, chunk_size=7))
     await sign_in(page, web_server)
-    await page.goto(f"{web_server.http_url}/chat/")
-    await page.wait_for_selector("#connection[data-state=ready]")
-    await page.get_by_label("Message").fill(HOSTILE_USER)
-    await page.get_by_label("Message").press("Enter")
+    await new_chat(page, web_server)
+    await send(page, HOSTILE_USER)
     answer = page.locator("article.msg.assistant").last
     await answer.locator(".route").wait_for()
 

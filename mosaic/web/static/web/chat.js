@@ -48,8 +48,6 @@ class ChatView {
         onRefused: (clientId, pending, frame) => this.onRefused(clientId, pending, frame),
       },
     });
-    // For tests and debugging in the console: the connection, never a credential.
-    window.mosaicChat = this;
   }
 
   start() {
@@ -466,9 +464,11 @@ class ChatView {
       not_found: "This conversation was not found (it may have been deleted, or belong to someone else).",
     };
     box.append(el("span", "", messages[frame.code] && !this.connection.ready ? messages[frame.code] : frame.message));
-    box.append(el("span", "code", ` (${frame.code}${frame.retryable ? ", you can try again" : ""})`));
+    box.append(el("span", "code", ` (${frame.code || "error"}${frame.retryable ? ", you can try again" : ""})`));
     this.list.append(box);
-    if (frame.code !== "conflict") this.setRunning(this.running && frame.code.startsWith("provider_"));
+    // A provider error is followed by message:done (failed); a conflict leaves the turn running.
+    const code = String(frame.code || "");
+    if (code !== "conflict") this.setRunning(this.running && code.startsWith("provider_"));
     this.scrollDown(true);
   }
 
