@@ -76,6 +76,8 @@ _BROWSER_NOTE = pytest.StashKey[str]()
 
 BROWSER_TESTS = [
     pytest.mark.e2e,
+    # The first test of a module also waits for the browser and the module's daphne to start.
+    pytest.mark.timeout(SERVER_START_SECONDS + 120),
     pytest.mark.django_db(transaction=True),
     pytest.mark.asyncio(loop_scope="module"),
 ]

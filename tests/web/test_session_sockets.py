@@ -14,8 +14,14 @@ from django.test import Client
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import token_for
+from tests.web.conftest import SERVER_START_SECONDS
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    # The first test also waits for the module's daphne processes to start.
+    pytest.mark.timeout(2 * SERVER_START_SECONDS + 60),
+]
 
 
 def browser_session(user: Any) -> Client:
