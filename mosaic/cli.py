@@ -206,6 +206,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             _wait_until_serving(f"{base}/healthz", supervisor)
             print(
                 "\nMosaic is running.\n"
+                f"  Chat:         {base}/  (the web page; sign in as below)\n"
                 f"  Admin:        {base}/admin/\n"
                 f"  API:          {base}/api/  (browsable; OpenAPI schema {base}/api/schema/, docs {base}/api/docs/)\n"
                 f"  Chat socket:  ws://{host}:{port}/ws/chat/\n"

@@ -49,6 +49,7 @@ if not MOSAIC_ENCRYPTION_KEYS:
 # --- applications ------------------------------------------------------------------------------
 INSTALLED_APPS = [
     "mosaic.apps.MosaicConfig",
+    "mosaic.web.apps.WebConfig",
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -180,6 +181,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 MOSAIC_TOKEN_TTL_DAYS = env.env_int("MOSAIC_TOKEN_TTL_DAYS", 90, minimum=1)
+
+# The web page's sign-in (mosaic/web): Django's session login, with failed attempts limited per
+# account and per client address in windows of MOSAIC_LOGIN_WINDOW_SECONDS (accounts/login_limit.py).
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "web:login"
+MOSAIC_LOGIN_FAILURES_PER_ACCOUNT = env.env_int("MOSAIC_LOGIN_FAILURES_PER_ACCOUNT", 10, minimum=1)
+MOSAIC_LOGIN_FAILURES_PER_ADDRESS = env.env_int("MOSAIC_LOGIN_FAILURES_PER_ADDRESS", 50, minimum=1)
+MOSAIC_LOGIN_WINDOW_SECONDS = env.env_int("MOSAIC_LOGIN_WINDOW_SECONDS", 900, minimum=10)
 
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

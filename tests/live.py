@@ -86,7 +86,10 @@ class LiveProcess:
 
 
 def start_daphne(
-    tmp_path: Path, env_extra: dict[str, str] | None = None, port: int = 0
+    tmp_path: Path,
+    env_extra: dict[str, str] | None = None,
+    port: int = 0,
+    wait: float = START_TIMEOUT,
 ) -> LiveProcess:
     port = port or free_port()
     log_path = tmp_path / f"daphne-{port}.log"
@@ -108,7 +111,7 @@ def start_daphne(
             stderr=subprocess.STDOUT,
         )
     live = LiveProcess("daphne", proc, log_path, port, env_extra or {})
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"daphne exited with {proc.returncode}:\n{live.log()}")
@@ -117,7 +120,7 @@ def start_daphne(
                 return live
         time.sleep(0.1)
     live.stop()
-    raise RuntimeError(f"daphne did not answer within {START_TIMEOUT:.0f} s:\n{live.log()}")
+    raise RuntimeError(f"daphne did not answer within {wait:.0f} s:\n{live.log()}")
 
 
 @contextlib.contextmanager
