@@ -30,3 +30,10 @@ class Conflict(MosaicError):
 
     code = "conflict"
     retryable = True
+
+
+class Unavailable(MosaicError):
+    """A part the request needs cannot serve it now (e.g. the embedder is down); retry later."""
+
+    code = "unavailable"
+    retryable = True

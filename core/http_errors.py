@@ -8,12 +8,13 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from core.errors import Conflict, InvalidInput, MosaicError, NotFound
+from core.errors import Conflict, InvalidInput, MosaicError, NotFound, Unavailable
 
 _STATUS = {
     NotFound: status.HTTP_404_NOT_FOUND,
     InvalidInput: status.HTTP_400_BAD_REQUEST,
     Conflict: status.HTTP_409_CONFLICT,
+    Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 
 
