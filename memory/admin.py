@@ -58,7 +58,7 @@ class InsightAdmin(admin.ModelAdmin[Insight]):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Insight | None = None) -> list[str]:
         # The owner of an existing insight never changes.
-        return [*self.readonly_fields, "user"] if obj is not None else []
+        return [*self.readonly_fields, "user"] if obj is not None else list(self.readonly_fields)
 
     def save_model(self, request: HttpRequest, obj: Insight, form: Any, change: bool) -> None:
         data = form.cleaned_data

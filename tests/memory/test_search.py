@@ -30,7 +30,7 @@ def test_search_finds_the_users_insight_by_meaning(alice: Any) -> None:
     ):
         services.insight_save(user=alice, content=text)
     results = selectors.insight_search(user=alice, text="Which city is my home?", k=3)
-    assert [r.insight.content for r in results][0] == "The user lives in Lisbon with two cats."
+    assert results[0].insight.content == "The user lives in Lisbon with two cats."
     scores = [r.score for r in results]
     assert scores == sorted(scores, reverse=True)
     assert 0.0 < scores[0] <= 1.0
