@@ -1,9 +1,10 @@
 """Automatic memory: the durable facts and preferences a user stated in a conversation, found by a
 cheap model and saved with deduplication.
 
-``insights_extract(user=, conversation_id=)`` reads the conversation's messages after its
-``ExtractionMark`` (so each stretch is read once), asks routing's choice for a light task (the
-default rules send it to the cheap tier) for JSON, and saves what comes back:
+``insights_extract(user=, conversation_id=, complete=)`` reads the conversation's messages after
+its ``ExtractionMark`` (so each stretch is read once), asks ``complete`` — the model call, passed
+in from above: ``agents.oneshot.complete_with_route`` asks routing's choice for a light task,
+which the default rules send to the cheap tier — for JSON, and saves what comes back:
 insights through ``insight_save`` (a near-duplicate updates the existing memory), preferences
 through ``preference_set`` without overwriting a value the user set themselves. Items that fail
 validation are counted and dropped, never half-saved. Nothing happens when the user turned
@@ -24,7 +25,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
@@ -34,11 +34,6 @@ from conversations.models import Message
 from core.errors import MosaicError
 from memory import selectors, services
 from memory.models import ExtractionMark, Insight, Preference
-from providers.adapters.base import ChatMessage, ChatRequest, ErrorKind, ProviderError, TextDelta
-from providers.registry import get_adapter
-from providers.services import aresolve_credential
-from routing.classifier import classify
-from routing.engine import RoutingDecision, SessionRouting, resolve
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -48,7 +43,7 @@ logger = logging.getLogger("mosaic.memory")
 MAX_TRANSCRIPT_CHARS = 30_000
 MAX_ITEMS = 10
 LOCK_SECONDS = 600
-# What routing classifies to pick the model: a short extraction request lands on the cheap tier.
+# What the model call is routed as: a short extraction request lands on the cheap tier.
 ROUTING_PROBE = "Extract the durable facts and preferences the user stated, as JSON."
 
 EXTRACTION_PROMPT = """\
@@ -67,6 +62,7 @@ Each insight is one short self-contained sentence in the third person. Preferenc
 with a short lowercase key (language, units, answer_style, timezone, ...). At most 10 of each. \
 When there is nothing, answer {"insights": [], "preferences": []}."""
 
+# (user, system prompt, text) -> the model's answer; raises when no model can answer.
 Completion = Callable[["User", str, str], str]
 
 
@@ -84,12 +80,12 @@ def insights_extract(
     *,
     user: User,
     conversation_id: Any,
+    complete: Completion,
     require_idle: bool = False,
-    complete: Completion | None = None,
 ) -> ExtractionOutcome:
     """Extract and save the user's durable facts and preferences from one of their
     conversations. ``require_idle`` skips a conversation with a message newer than
-    ``MOSAIC_MEMORY_EXTRACT_IDLE_SECONDS``; ``complete`` replaces the model call (tests)."""
+    ``MOSAIC_MEMORY_EXTRACT_IDLE_SECONDS``."""
     if not selectors.memory_settings_get(user=user).auto_extract:
         return ExtractionOutcome(skipped="disabled")
     conversation = conversation_selectors.conversation_get(
@@ -99,7 +95,7 @@ def insights_extract(
     if not cache.add(lock, 1, timeout=LOCK_SECONDS):
         return ExtractionOutcome(skipped="busy")
     try:
-        return _extract(user, conversation.pk, require_idle, complete or ask_light_model)
+        return _extract(user, conversation.pk, require_idle, complete)
     finally:
         cache.delete(lock)
 
@@ -215,36 +211,3 @@ def _save(user: User, conversation_id: Any, message_id: Any, found: Extracted) -
             continue
         preferences += changed
     return ExtractionOutcome(saved=saved, merged=merged, preferences=preferences, rejected=rejected)
-
-
-# --- the model call ------------------------------------------------------------------------------
-
-
-def ask_light_model(user: User, system: str, text: str) -> str:
-    """One non-streamed answer from routing's choice for a light task, failing over down its
-    chain as a chat turn would. Raises the last ``ProviderError`` when no candidate answers."""
-    decision: RoutingDecision | None = resolve(
-        classify(ROUTING_PROBE), user=user, session=SessionRouting()
-    )
-    last_error: ProviderError | None = None
-    while decision is not None:
-        try:
-            return async_to_sync(_answer)(user, decision, system, text)
-        except ProviderError as error:
-            last_error = error
-            provider_wide = error.kind in (ErrorKind.AUTH, ErrorKind.UNAVAILABLE)
-            decision = decision.failover(error.kind.value, avoid_provider=provider_wide)
-    raise last_error or ProviderError(ErrorKind.UNAVAILABLE, "no model could extract memories")
-
-
-async def _answer(user: User, decision: RoutingDecision, system: str, text: str) -> str:
-    credential = await aresolve_credential(user=user, provider=decision.provider)
-    request = ChatRequest(
-        model=decision.model,
-        system=system,
-        messages=[ChatMessage(role="user", content=text)],
-        timeout=settings.MOSAIC_PROVIDER_TIMEOUT,
-    )
-    adapter = get_adapter(decision.provider)
-    parts = [e.text async for e in adapter.stream(request, credential) if isinstance(e, TextDelta)]
-    return "".join(parts)

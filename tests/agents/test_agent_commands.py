@@ -279,7 +279,8 @@ async def test_agent_new_with_unknown_tools_lists_the_available_ones(
     assert result["ok"] is False
     assert result["output"] == (
         "tool_allowlist: unknown tool 'shell'. "
-        "Available tools: calculator, conversation_search, current_time."
+        "Available tools: calculator, conversation_search, current_time, "
+        "memory_get_preferences, memory_save_insight, memory_search, memory_set_preference."
     )
     assert not await sync_to_async(AgentConfig.objects.filter(owner=alice).exists)()
 

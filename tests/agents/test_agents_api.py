@@ -176,7 +176,8 @@ def test_create_refuses_malformed_input_naming_the_field(
         (
             {"tool_allowlist": ["calculator", "shell", "rm"]},
             "tool_allowlist: unknown tools 'shell', 'rm'. "
-            "Available tools: calculator, conversation_search, current_time.",
+            "Available tools: calculator, conversation_search, current_time, "
+            "memory_get_preferences, memory_save_insight, memory_search, memory_set_preference.",
         ),
         (
             {"capabilities": {"domains": ["cooking"]}},

@@ -1,6 +1,6 @@
-"""Automatic extraction: the cheap model (routing's choice, served by the fake upstreams) is
-asked for the durable facts and preferences the user stated, and they are saved with dedup;
-each stretch of a conversation is read once; the user can turn it off."""
+"""Automatic extraction: the cheap model (routing's choice through ``agents.oneshot``, served by
+the fake upstreams) is asked for the durable facts and preferences the user stated, and they are
+saved with dedup; each stretch of a conversation is read once; the user can turn it off."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from agents.tasks import ask_for_memories, extract_memories
 from conversations import services as conversation_services
 from conversations.models import Message
-from memory import extraction, services, tasks
-from memory.extraction import EXTRACTION_PROMPT, insights_extract
+from memory import extraction, services
+from memory.extraction import EXTRACTION_PROMPT
 from memory.models import ExtractionMark, Insight, Preference
 from tests.fakes.base import Fault, Script
 
@@ -41,6 +42,10 @@ def default_rules(db: None) -> None:
 
     seed_reference_data()
     engine.invalidate_local_cache()
+
+
+def insights_extract(**kwargs: Any) -> extraction.ExtractionOutcome:
+    return extraction.insights_extract(complete=ask_for_memories, **kwargs)
 
 
 def conversation_with(user: Any, *exchanges: tuple[str, str]) -> Any:
@@ -174,7 +179,7 @@ def test_another_users_conversation_is_not_found(alice: Any, bob: Any) -> None:
     bobs = conversation_with(bob, ("I'm a nurse in Porto.", "Nice."))
     with pytest.raises(NotFound):
         insights_extract(user=alice, conversation_id=bobs.pk)
-    assert tasks.extract_insights(alice.pk, str(bobs.pk)) == "conversation gone"
+    assert extract_memories(alice.pk, str(bobs.pk)) == "conversation gone"
     assert not Insight.objects.exists()
 
 
@@ -182,8 +187,8 @@ def test_the_task_delegates_with_ids(alice: Any, fake_anthropic: Any, settings: 
     settings.MOSAIC_MEMORY_EXTRACT_IDLE_SECONDS = 0
     fake_anthropic.script(Script(text=json.dumps(FOUND)))
     conversation = conversation_with(alice, ("I'm a nurse in Porto.", "Nice."))
-    assert tasks.extract_insights(alice.pk, str(conversation.pk)) == "saved 2, merged 0"
-    assert tasks.extract_insights(10**9, str(conversation.pk)) == "user gone"
+    assert extract_memories(alice.pk, str(conversation.pk)) == "saved 2, merged 0"
+    assert extract_memories(10**9, str(conversation.pk)) == "user gone"
 
 
 def test_parse_reply_keeps_only_objects_and_at_most_ten() -> None:
