@@ -21,43 +21,18 @@ throughput (texts per second in batches of 64) and one short query's latency.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-PROJECT = Path(__file__).resolve().parent.parent
+from bench_routing import django_with_services  # this folder is on the path of a script
+
 DIMS = 384
 K = 10
-
-
-@contextlib.contextmanager
-def django_with_services() -> Iterator[None]:
-    sys.path.insert(0, str(PROJECT))
-    from mosaic.local import ensure_local_secrets, state_dir
-    from mosaic.services import EmbeddedServices
-
-    state = state_dir()
-    ensure_local_secrets(state)
-    services = EmbeddedServices(
-        state,
-        postgres="DATABASE_URL" not in os.environ,
-        redis="REDIS_URL" not in os.environ,
-    )
-    with services:
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mosaic.settings")
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
-        yield
 
 
 def percentiles_ms(samples: list[float]) -> dict[str, float]:

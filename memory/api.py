@@ -24,6 +24,14 @@ class Pagination(PageNumberPagination):
     max_page_size = 200
 
 
+def _paginated(
+    request: Request, view: APIView, rows: Any, output: type[serializers.BaseSerializer[Any]]
+) -> Response:
+    paginator = Pagination()
+    page = paginator.paginate_queryset(rows, request, view=view)
+    return paginator.get_paginated_response(output(page, many=True).data)
+
+
 class StrictInput(serializers.Serializer[Any]):
     """Refuses fields it does not know by name (a ``user`` in the body is an error, not a way
     to write someone else's memories)."""
@@ -101,9 +109,7 @@ class InsightListApi(APIView):
             tier=request.query_params.get("tier"),
             source=request.query_params.get("source"),
         )
-        paginator = Pagination()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(InsightOutput(page, many=True).data)
+        return _paginated(request, self, rows, InsightOutput)
 
     @extend_schema(
         request=CreateInput,
@@ -186,9 +192,7 @@ class PreferenceListApi(APIView):
     @extend_schema(responses=PreferenceOutput(many=True))
     def get(self, request: Request) -> Response:
         rows = selectors.preference_list(user=acting_user(request))
-        paginator = Pagination()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(PreferenceOutput(page, many=True).data)
+        return _paginated(request, self, rows, PreferenceOutput)
 
 
 class PreferenceDetailApi(APIView):

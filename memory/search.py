@@ -102,6 +102,8 @@ def nearest(
             [query, *params, query, k],
         )
         results = _scored(cursor.fetchall())
+        # A caller's own transaction (a save's deduplication) goes on after this: sort again.
+        cursor.execute("SET LOCAL enable_sort = on")
     if len(results) >= min(k, rows) or strategy == "hnsw":
         return SearchOutcome(results, "hnsw")
     # The scan bound stopped the walk short of k rows (a user with a tiny share of a huge

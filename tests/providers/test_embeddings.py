@@ -131,12 +131,24 @@ def local(settings: Any) -> None:
     settings.MOSAIC_EMBEDDING_DIMS = 0
 
 
+def run_python(script: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh Python process of the project (nothing imported yet)."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def cosine(a: list[float], b: list[float]) -> float:
     return sum(x * y for x, y in zip(a, b, strict=True))
 
 
 def test_with_nothing_configured_the_local_model_is_the_default() -> None:
-    script = textwrap.dedent(
+    done = run_python(
         """
         import os
         for name in list(os.environ):
@@ -148,14 +160,6 @@ def test_with_nothing_configured_the_local_model_is_the_default() -> None:
         from providers.embeddings import configured_space
         print(configured_space())
         """
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "('local', 'all-MiniLM-L6-v2', 384, False)" in done.stdout
@@ -188,7 +192,7 @@ async def test_local_embedding_from_async_code() -> None:
 def test_the_local_embedder_needs_no_network_and_sets_hub_offline() -> None:
     """Run in a fresh process where every outbound connection fails loudly: any download
     attempt would show up as an exception or a recorded attempt."""
-    script = textwrap.dedent(
+    done = run_python(
         """
         import os, socket
         attempts = []
@@ -205,20 +209,12 @@ def test_the_local_embedder_needs_no_network_and_sets_hub_offline() -> None:
         print("attempts", attempts)
         """
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
     assert done.returncode == 0, done.stderr
     assert "attempts []" in done.stdout
 
 
 def test_a_process_that_never_embeds_never_loads_the_model_runtime() -> None:
-    script = textwrap.dedent(
+    done = run_python(
         """
         import os, sys
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mosaic.settings")
@@ -230,14 +226,6 @@ def test_a_process_that_never_embeds_never_loads_the_model_runtime() -> None:
         loaded = sorted(m for m in ("onnxruntime", "tokenizers") if m in sys.modules)
         print("loaded", loaded)
         """
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "loaded []" in done.stdout
