@@ -7,11 +7,12 @@ filter then drops the other users' ones. Two ways around it, chosen per query:
 - **exact**: when the user (and category) has at most ``MOSAIC_MEMORY_EXACT_SCAN_ROWS`` insights,
   their rows are read through the B-tree index on ``user_id`` and every distance is computed.
   Recall is 1 by construction, and for a few thousand rows it is faster than the graph walk.
-- **hnsw**: otherwise, pgvector 0.8's iterative index scan (``hnsw.iterative_scan =
-  relaxed_order``) keeps walking the graph until ``k`` rows pass the filter or
-  ``hnsw.max_scan_tuples`` candidates were seen; the rows are re-sorted by distance. If the bound
-  stops it short of ``k`` rows, the exact scan answers instead, so a search always returns
-  ``min(k, the user's matching rows)``.
+- **hnsw**: otherwise, the HNSW index: first a plain scan (a user with a large share of the
+  table finds k rows among the first ``ef_search`` candidates, the cheapest case); when that
+  comes back short, pgvector 0.8's iterative scan (``hnsw.iterative_scan = relaxed_order``)
+  walks on until ``k`` rows pass the filter or ``hnsw.max_scan_tuples`` candidates were seen,
+  re-sorted by distance. If the bound stops it short of ``k`` rows, the exact scan answers
+  instead, so a search always returns ``min(k, the user's matching rows)``.
 
 One statement counts the user's rows up to the threshold (a bounded, index-only count) and,
 when they are that few, answers exactly in the same statement: a typical user's search is one
@@ -85,26 +86,35 @@ def nearest(
             return SearchOutcome(results, "exact")
     else:
         rows = k
+    wanted = min(k, rows)
     with transaction.atomic(), connection.cursor() as cursor:
         # enable_sort = off: the planner would otherwise pick the B-tree on user_id plus a sort
         # when it believes the user's rows are few; this path was chosen because they are not.
         cursor.execute(
-            "SET LOCAL hnsw.iterative_scan = relaxed_order; "
-            f"SET LOCAL hnsw.ef_search = {max(40, 2 * int(k))}; "
-            f"SET LOCAL hnsw.max_scan_tuples = {int(settings.MOSAIC_MEMORY_HNSW_MAX_SCAN_TUPLES)}; "
-            "SET LOCAL enable_sort = off"
+            f"SET LOCAL hnsw.ef_search = {max(40, 2 * int(k))}; SET LOCAL enable_sort = off"
         )
-        # relaxed_order may hand rows over slightly out of order: sort the k found again.
-        cursor.execute(
+        # First the plain scan: for a user with a large share of the table the ef_search
+        # candidates already hold k of theirs, and this is the cheapest walk (bench_memory.py).
+        sql = (
             f"SELECT * FROM (SELECT {COLUMNS}, embedding <=> %s::vector AS distance "  # noqa: S608
             f"FROM {TABLE} WHERE {condition} ORDER BY embedding <=> %s::vector LIMIT %s) AS f "
-            "ORDER BY distance",
-            [query, *params, query, k],
+            "ORDER BY distance"
         )
+        cursor.execute(sql, [query, *params, query, k])
         results = _scored(cursor.fetchall())
-        # A caller's own transaction (a save's deduplication) goes on after this: sort again.
-        cursor.execute("SET LOCAL enable_sort = on")
-    if len(results) >= min(k, rows) or strategy == "hnsw":
+        if len(results) < wanted:
+            # Too few of theirs among the candidates: walk on (iterative scan) until k pass
+            # the filter or the bound is reached; relaxed_order's rows are re-sorted above.
+            cursor.execute(
+                "SET LOCAL hnsw.iterative_scan = relaxed_order; "
+                "SET LOCAL hnsw.max_scan_tuples = "
+                f"{int(settings.MOSAIC_MEMORY_HNSW_MAX_SCAN_TUPLES)}"
+            )
+            cursor.execute(sql, [query, *params, query, k])
+            results = _scored(cursor.fetchall())
+        # A caller's own transaction (a save's deduplication) goes on after this.
+        cursor.execute("SET LOCAL enable_sort = on; SET LOCAL hnsw.iterative_scan = off")
+    if len(results) >= wanted or strategy == "hnsw":
         return SearchOutcome(results, "hnsw")
     # The scan bound stopped the walk short of k rows (a user with a tiny share of a huge
     # table): answer exactly rather than with too few.
