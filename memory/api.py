@@ -90,6 +90,9 @@ class SettingsOutput(serializers.ModelSerializer[MemorySettings]):
 
 class InsightListApi(APIView):
     class CreateInput(StrictInput):
+        class Meta:
+            ref_name = "MemoryInsightCreate"  # nested input classes would share one schema name
+
         content = serializers.CharField(trim_whitespace=False, allow_blank=True)
         category = serializers.CharField(required=False, default=Insight.Category.FACT)
         importance = serializers.FloatField(required=False, default=0.5)
@@ -131,6 +134,9 @@ class InsightListApi(APIView):
 
 class InsightDetailApi(APIView):
     class UpdateInput(StrictInput):
+        class Meta:
+            ref_name = "MemoryInsightUpdate"  # nested input classes would share one schema name
+
         content = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True)
         category = serializers.CharField(required=False)
         importance = serializers.FloatField(required=False)
@@ -158,6 +164,9 @@ class InsightDetailApi(APIView):
 
 class InsightSearchApi(APIView):
     class SearchInput(StrictInput):
+        class Meta:
+            ref_name = "MemoryInsightSearch"  # nested input classes would share one schema name
+
         text = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True)
         vector = serializers.ListField(child=serializers.FloatField(), required=False)
         k = serializers.IntegerField(required=False, default=5)
@@ -197,6 +206,9 @@ class PreferenceListApi(APIView):
 
 class PreferenceDetailApi(APIView):
     class SetInput(StrictInput):
+        class Meta:
+            ref_name = "MemoryPreferenceSet"  # nested input classes would share one schema name
+
         value = serializers.CharField(trim_whitespace=False, allow_blank=True)
 
     @extend_schema(responses=PreferenceOutput)
@@ -221,6 +233,9 @@ class PreferenceDetailApi(APIView):
 
 class SettingsApi(APIView):
     class UpdateInput(StrictInput):
+        class Meta:
+            ref_name = "MemorySettingsUpdate"  # nested input classes would share one schema name
+
         auto_extract = serializers.BooleanField(required=False)
         recall = serializers.BooleanField(required=False)
 

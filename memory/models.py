@@ -15,7 +15,17 @@ from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
 
+class Source(models.TextChoices):
+    """Who wrote a memory."""
+
+    USER = "user"  # the user (API, admin, chat command)
+    AGENT = "agent"  # an agent's memory tool
+    EXTRACTED = "extracted"  # the extraction job, from a conversation
+
+
 class Insight(models.Model):
+    Source = Source
+
     class Category(models.TextChoices):
         FACT = "fact"  # about the user: name, job, where they live
         PREFERENCE = "preference"  # likes, dislikes, how they want things done
@@ -27,11 +37,6 @@ class Insight(models.Model):
     class Tier(models.TextChoices):
         HOT = "hot"  # recent or recently used: offered to the model
         ARCHIVE = "archive"  # faded with disuse: still listed and searchable
-
-    class Source(models.TextChoices):
-        USER = "user"  # written by the user (API, admin, chat command)
-        AGENT = "agent"  # saved by an agent's memory_save_insight tool
-        EXTRACTED = "extracted"  # found in a conversation by the extraction job
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="insights"
@@ -79,10 +84,7 @@ class Insight(models.Model):
 
 
 class Preference(models.Model):
-    class Source(models.TextChoices):
-        USER = "user"
-        AGENT = "agent"
-        EXTRACTED = "extracted"
+    Source = Source
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preferences"

@@ -200,6 +200,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.2.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Other fields are also called "source": give the memory one its own enum name.
+    "ENUM_NAME_OVERRIDES": {"MemorySourceEnum": "memory.models.Source"},
 }
 
 # --- providers ---------------------------------------------------------------------------------
