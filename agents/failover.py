@@ -13,10 +13,11 @@ what else was tried.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from agents.runtime import TurnFailed
+from core.errors import UpstreamError
 from providers import services as provider_services
 from providers.adapters.base import ErrorKind, ProviderError, ResolvedCredential
 from routing.decision import RoutingDecision
@@ -45,12 +46,15 @@ class Attempt:
     error: ProviderError
 
 
-@dataclass
-class FailoverExhausted(Exception):
-    """Every candidate failed; ``attempts`` in the order they were tried (at least one)."""
+class FailoverExhausted(UpstreamError):
+    """Every candidate failed; ``attempts`` in the order they were tried (at least one). Its code
+    and ``retryable`` are the last failure's (``provider_overloaded``…)."""
 
-    attempts: list[Attempt] = field(default_factory=list)
-    started: bool = False
+    def __init__(self, attempts: list[Attempt], *, started: bool = False) -> None:
+        self.attempts = attempts
+        self.started = started
+        super().__init__(self.message_text(), code=f"provider_{attempts[-1].error.kind.value}")
+        self.retryable = attempts[-1].error.retryable
 
     @property
     def last(self) -> Attempt:
@@ -60,7 +64,7 @@ class FailoverExhausted(Exception):
     def error(self) -> ProviderError:
         return self.attempts[-1].error
 
-    def message(self) -> str:
+    def message_text(self) -> str:
         first = self.attempts[0]
         head = f"{first.decision.provider} is {_KIND_WORDS.get(first.error.kind, 'failing')}"
         detail = f"{first.decision.model_ref}: {first.error.message}"
@@ -68,7 +72,9 @@ class FailoverExhausted(Exception):
             return f"{head} ({detail}); the reply was cut off and could not be continued."
         others = [f"{a.decision.model_ref}: {a.error.message}" for a in self.attempts[1:]]
         tried = f" Also tried {'; '.join(others)}." if others else ""
-        return f"{head}; {NOTHING_ELSE} ({detail}).{tried}"
+        later = self.error.retry_after
+        wait = f" Try again in {later:.0f} s." if later else ""
+        return f"{head}; {NOTHING_ELSE} ({detail}).{tried}{wait}"
 
 
 def next_decision(decision: RoutingDecision, error: ProviderError) -> RoutingDecision | None:

@@ -22,6 +22,7 @@ from django.conf import settings
 
 from agents import channel as ch
 from agents import events, live, persistence, selectors
+from agents.completion import summarise
 from agents.failover import (
     FailoverExhausted,
     attempt_in_order,
@@ -32,7 +33,6 @@ from agents.fanout import broadcast
 from agents.recorder import TurnRecorder
 from agents.runtime import TurnFailed, TurnOutcome, TurnPlan, run_turn
 from agents.session import AgentView, ChatSession, model_window
-from agents.summary import summarise
 from agents.tools import Tool, ToolContext, all_tools
 from conversations import selectors as conversation_selectors
 from conversations.context import build_context
@@ -189,8 +189,7 @@ async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecor
     try:
         outcome = await attempt_in_order(decision, attempt, on_failover=announce_failover)
     except FailoverExhausted as failure:
-        code = f"provider_{failure.error.kind.value}"
-        await recorder.emit(ch.Failure(code, failure.message(), failure.error.retryable))
+        await recorder.emit(events.failure_for(failure))
         await recorder.finish("failed")
         return
     if outcome.hit_step_limit:

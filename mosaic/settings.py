@@ -210,6 +210,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.2.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Other fields are also called "source": give the memory one its own enum name.
+    "ENUM_NAME_OVERRIDES": {"MemorySourceEnum": "memory.models.Source"},
 }
 
 # --- providers ---------------------------------------------------------------------------------
@@ -234,9 +236,35 @@ OLLAMA_API_KEY = env.env_str("OLLAMA_API_KEY")
 MOSAIC_PROVIDER_HEALTH_INTERVAL = env.env_int("MOSAIC_PROVIDER_HEALTH_INTERVAL", 60, minimum=5)
 MOSAIC_PROVIDER_TIMEOUT = env.env_float("MOSAIC_PROVIDER_TIMEOUT", 120.0, minimum=0.1)
 MOSAIC_DEFAULT_MODEL = env.env_str("MOSAIC_DEFAULT_MODEL", "anthropic:claude-sonnet-4-6")
-MOSAIC_EMBEDDING_PROVIDER = env.env_str("MOSAIC_EMBEDDING_PROVIDER", "ollama")
-MOSAIC_EMBEDDING_MODEL = env.env_str("MOSAIC_EMBEDDING_MODEL", "nomic-embed-text")
-MOSAIC_EMBEDDING_DIMS = env.env_int("MOSAIC_EMBEDDING_DIMS", 768, minimum=1)
+# Embeddings (docs/memory.md): "local" is the bundled all-MiniLM-L6-v2 (384 dims, no server);
+# an empty model means the provider's default, and 0 dims the model's known size.
+MOSAIC_EMBEDDING_PROVIDER = env.env_str("MOSAIC_EMBEDDING_PROVIDER", "local")
+MOSAIC_EMBEDDING_MODEL = env.env_str("MOSAIC_EMBEDDING_MODEL", "")
+MOSAIC_EMBEDDING_DIMS = env.env_int("MOSAIC_EMBEDDING_DIMS", 0, minimum=0)
+MOSAIC_EMBEDDING_THREADS = env.env_int("MOSAIC_EMBEDDING_THREADS", 1, minimum=1)
+
+# --- memory (docs/memory.md) ------------------------------------------------------------------
+# Saving an insight this similar (cosine) to one the user already has updates that one instead.
+MOSAIC_MEMORY_DEDUP_THRESHOLD = env.env_float(
+    "MOSAIC_MEMORY_DEDUP_THRESHOLD", 0.9, minimum=0.0, maximum=1.0
+)
+# Search reads every row of a user with at most this many insights (exact), else walks the
+# HNSW index with pgvector's iterative scan, bounded by MAX_SCAN_TUPLES candidates.
+MOSAIC_MEMORY_EXACT_SCAN_ROWS = env.env_int("MOSAIC_MEMORY_EXACT_SCAN_ROWS", 5000, minimum=0)
+MOSAIC_MEMORY_HNSW_MAX_SCAN_TUPLES = env.env_int(
+    "MOSAIC_MEMORY_HNSW_MAX_SCAN_TUPLES", 20000, minimum=100
+)
+# Decay: an unused insight's importance halves every HALF_LIFE_DAYS; below ARCHIVE_BELOW it is
+# archived (still listed and searchable, no longer offered to the model).
+MOSAIC_MEMORY_HALF_LIFE_DAYS = env.env_float("MOSAIC_MEMORY_HALF_LIFE_DAYS", 30.0, minimum=0.1)
+MOSAIC_MEMORY_ARCHIVE_BELOW = env.env_float(
+    "MOSAIC_MEMORY_ARCHIVE_BELOW", 0.1, minimum=0.0, maximum=1.0
+)
+MOSAIC_MEMORY_DECAY_INTERVAL = env.env_int("MOSAIC_MEMORY_DECAY_INTERVAL", 86400, minimum=60)
+# Extraction reads a conversation once it has been idle this long (seconds).
+MOSAIC_MEMORY_EXTRACT_IDLE_SECONDS = env.env_int(
+    "MOSAIC_MEMORY_EXTRACT_IDLE_SECONDS", 300, minimum=0
+)
 
 # --- chat --------------------------------------------------------------------------------------
 MOSAIC_MAX_MESSAGE_BYTES = env.env_int("MOSAIC_MAX_MESSAGE_BYTES", 256 * 1024, minimum=1024)

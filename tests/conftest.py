@@ -144,7 +144,11 @@ def upstreams(
     return env
 
 
-SEED_MIGRATIONS = ["agents.migrations.0002_system_agents", "routing.migrations.0002_default_rules"]
+SEED_MIGRATIONS = [
+    "agents.migrations.0002_system_agents",
+    "agents.migrations.0003_memory_tools",
+    "routing.migrations.0002_default_rules",
+]
 
 
 def seed_reference_data() -> None:

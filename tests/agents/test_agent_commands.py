@@ -91,8 +91,11 @@ async def test_agent_switch_to_coding_agent_changes_prompt_and_tools(
     after = fake_anthropic.chat_requests()[-1].json
 
     assert (before["system"], after["system"]) == (general.system_prompt, coding.system_prompt)
-    assert tool_names(before) == ["conversation_search", "current_time"]
-    assert tool_names(after) == ["calculator", "conversation_search"]
+    memory = ["memory_get_preferences", "memory_save_insight", "memory_search"]
+    assert tool_names(before) == [
+        "conversation_search", "current_time", *memory, "memory_set_preference",
+    ]  # fmt: skip
+    assert tool_names(after) == ["calculator", "conversation_search", *memory]
     # The schema sent is the tool's own, not a summary of it.
     calculator = next(t for t in after["tools"] if t["name"] == "calculator")
     assert calculator["input_schema"]["required"] == ["expression"]
@@ -307,7 +310,8 @@ async def test_agent_new_with_unknown_tools_lists_the_available_ones(
     assert result["ok"] is False
     assert result["output"] == (
         "tool_allowlist: unknown tool 'shell'. "
-        "Available tools: calculator, conversation_search, current_time."
+        "Available tools: calculator, conversation_search, current_time, "
+        "memory_get_preferences, memory_save_insight, memory_search, memory_set_preference."
     )
     assert not await sync_to_async(AgentConfig.objects.filter(owner=alice).exists)()
 

@@ -35,7 +35,10 @@ def call(name: str, arguments: dict[str, Any]) -> ToolCall:
 
 
 def test_the_registry_has_the_documented_tools() -> None:
-    assert sorted(all_tools()) == ["calculator", "conversation_search", "current_time"]
+    assert sorted(all_tools()) == [
+        "calculator", "conversation_search", "current_time", "memory_get_preferences",
+        "memory_save_insight", "memory_search", "memory_set_preference",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(all_tools()))

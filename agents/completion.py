@@ -1,14 +1,14 @@
-"""Summaries by the model routing picks for a summarisation (the cheap tier by default), failing
-over down its chain: what a context checkpoint is made of.
-
-Used inside a turn when the context would otherwise overflow, and by the checkpoint job that
-writes checkpoints ahead of need.
+"""One whole answer from the model routing picks, outside the user's own turn: for context
+checkpoint summaries (inside a turn, or ahead of need in a job) and for background work such as
+memory extraction. Failover goes down the decision's chain as in a turn (``agents/failover.py``);
+the user's own credentials apply, as they would to the user's own message.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from agents.failover import attempt_in_order, credential_for
@@ -32,15 +32,15 @@ if TYPE_CHECKING:
 SUMMARY_REQUEST = "Summarize this conversation."
 
 
-async def summarise(user: User, text: str) -> str:
-    """The summary of ``text``; raises ``FailoverExhausted`` when no candidate answers (the caller
-    then truncates instead)."""
-    decision = await aresolve(classify(SUMMARY_REQUEST), user=user, session=NO_SESSION)
+async def complete(user: User, *, system: str, text: str, routed_as: str) -> str:
+    """The answer to ``text`` (under ``system``) of the model routing picks for a message like
+    ``routed_as``; raises ``FailoverExhausted`` when no candidate answers."""
+    decision = await aresolve(classify(routed_as), user=user, session=NO_SESSION)
 
     async def attempt(candidate: RoutingDecision) -> str:
         request = ChatRequest(
             model=candidate.model,
-            system=SUMMARY_PROMPT,
+            system=system,
             messages=[ChatMessage(role="user", content=text)],
             timeout=settings.MOSAIC_PROVIDER_TIMEOUT,
         )
@@ -48,6 +48,18 @@ async def summarise(user: User, text: str) -> str:
         return await _collect(candidate.provider, request, credential)
 
     return await attempt_in_order(decision, attempt)
+
+
+def complete_sync(user: User, *, system: str, text: str, routed_as: str) -> str:
+    """``complete`` for synchronous callers (Celery jobs, management commands)."""
+    return async_to_sync(complete)(user, system=system, text=text, routed_as=routed_as)
+
+
+async def summarise(user: User, text: str) -> str:
+    """A checkpoint summary of ``text`` by routing's choice for a summarisation (the cheap tier
+    by default); raises ``FailoverExhausted`` when no candidate answers (the caller then
+    truncates instead)."""
+    return await complete(user, system=SUMMARY_PROMPT, text=text, routed_as=SUMMARY_REQUEST)
 
 
 async def _collect(provider: str, request: ChatRequest, credential: ResolvedCredential) -> str:
