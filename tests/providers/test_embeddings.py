@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
+from mosaic.fakes.ollama import FakeOllama
+from mosaic.fakes.ollama import fake_embedding as ollama_vector
+from mosaic.fakes.openai import FakeOpenAI
 from providers import embeddings
 from providers.embeddings import EmbeddingError, EmbeddingService
 from providers.models import ProviderCredential
-from tests.fakes.ollama import FakeOllama
-from tests.fakes.ollama import fake_embedding as ollama_vector
-from tests.fakes.openai import FakeOpenAI
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_provider_env")]
 
