@@ -70,8 +70,9 @@ def test_the_fake_streams_the_reply_file_in_chunks_with_the_delay_between_them(
     assert took >= 0.1 * (len(pieces) - 1)
 
     fake.send_signal(signal.SIGTERM)
-    out, _ = fake.communicate(timeout=30)
-    assert fake.returncode == 0
+    assert fake.wait(timeout=30) == 0
+    assert fake.stdout is not None
+    out = fake.stdout.read()  # the rest, after the base URL line read above
     assert "ANTHROPIC_BASE_URL=" + base_url + " ANTHROPIC_API_KEY=fake make run" in out
     assert "POST /v1/messages model=claude-sonnet-4-6" in out  # each request is logged
 
