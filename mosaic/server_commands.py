@@ -107,11 +107,30 @@ def _password_problems(password: str, username: str) -> str:
     return ""
 
 
+def _username_problems(username: str) -> str:
+    from django.contrib.auth import get_user_model
+    from django.core.exceptions import ValidationError
+
+    user_model = get_user_model()
+    try:
+        user_model._meta.get_field("username").run_validators(username)
+    except ValidationError as exc:
+        return " ".join(exc.messages)
+    if user_model.objects.filter(username=username).exists():
+        return f"A user named {username!r} exists already; choose another name."
+    return ""
+
+
 def _ask_admin(default_username: str) -> tuple[str, str]:
     """Ask for the first admin's name and password; an empty password means "generate one"."""
     print("No admin user yet; let's create one.", flush=True)
     try:
-        username = input(f"Admin username [{default_username}]: ").strip() or default_username
+        while True:
+            username = input(f"Admin username [{default_username}]: ").strip() or default_username
+            problems = _username_problems(username)
+            if not problems:
+                break
+            print(problems, flush=True)
         while True:
             password = getpass.getpass("Password (leave empty to generate one): ")
             if not password:
@@ -151,6 +170,9 @@ def ensure_admin(*, interactive: bool) -> str:
     if not (username and password) and interactive:
         username, password = _ask_admin(username or "admin")
     username = username or "admin"
+    problems = _username_problems(username)
+    if problems:
+        raise CommandError(f"cannot create the admin {username!r}: {problems}")
     generated = not password
     if generated:
         password = secrets.token_urlsafe(12)

@@ -93,12 +93,14 @@ def test_an_admin_password_typed_at_the_prompt_is_validated_and_never_shown(
     from mosaic import server_commands
 
     answers = iter(
-        ["ada", "short", "Long-enough-pw-42", "typo", "Long-enough-pw-42", "Long-enough-pw-42"]
-    )
+        ["bad name!", "ada", "short", "Long-enough-pw-42", "typo", "Long-enough-pw-42",
+         "Long-enough-pw-42"]
+    )  # fmt: skip
     monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
     monkeypatch.setattr("getpass.getpass", lambda prompt: next(answers))
     line = server_commands.ensure_admin(interactive=True)
     shown = capsys.readouterr().out
+    assert "Enter a valid username." in shown
     assert "This password is too short." in shown
     assert "The two passwords differ" in shown
     assert "Long-enough-pw-42" not in line + shown
