@@ -24,13 +24,19 @@ django_stubs_ext.monkeypatch()
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # --- where local state lives ---------------------------------------------------------------------
-STATE_DIR = default_state_dir()  # MOSAIC_STATE_DIR, default ~/.local/state/mosaic
+# MOSAIC_STATE_DIR; default var/ in a source checkout (as `make run` uses), else
+# ~/.local/state/mosaic.
+STATE_DIR = default_state_dir()
 env.load_env_file(STATE_DIR / "mosaic.env")
+# Where a missing secret sends the user: to the state the server uses, not to a new empty one.
+_NO_LOCAL_SECRETS = (
+    f"there is no {STATE_DIR / 'mosaic.env'}. If Mosaic runs elsewhere, set MOSAIC_STATE_DIR to "
+    "the state directory it uses (`make run` prints it); for a new installation, `make run` or "
+    "`mosaic init` creates that file; or set the variable in the environment."
+)
 
 DEBUG = env.env_bool("DEBUG", False)
-SECRET_KEY = env.env_required(
-    "SECRET_KEY", "set it in the environment, or run `mosaic init` to generate local secrets."
-)
+SECRET_KEY = env.env_required("SECRET_KEY", _NO_LOCAL_SECRETS)
 SECRET_KEY_FALLBACKS = env.env_list("SECRET_KEY_FALLBACKS")
 if not DEBUG and len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long when DEBUG is off.")
@@ -42,8 +48,8 @@ CSRF_TRUSTED_ORIGINS = env.env_list("CSRF_TRUSTED_ORIGINS")
 MOSAIC_ENCRYPTION_KEYS = env.env_list("MOSAIC_ENCRYPTION_KEYS")
 if not MOSAIC_ENCRYPTION_KEYS:
     raise ImproperlyConfigured(
-        "MOSAIC_ENCRYPTION_KEYS is not set: give one or more Fernet keys (comma-separated), "
-        "or run `mosaic init` to generate a local one."
+        "MOSAIC_ENCRYPTION_KEYS is not set (one or more Fernet keys, comma-separated): "
+        + _NO_LOCAL_SECRETS
     )
 
 # --- applications ------------------------------------------------------------------------------
@@ -61,6 +67,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_celery_results",
     "accounts",
@@ -160,7 +167,9 @@ CACHES = {
 }
 
 CELERY_BROKER_URL = _celery_broker_url(REDIS_URL)
-CELERY_RESULT_BACKEND = "django-db"
+# Task results go to PostgreSQL (django-celery-results: admin → Celery Results). Spelled as a
+# URL so that the worker's banner names it ("results: django-db://") instead of a blank.
+CELERY_RESULT_BACKEND = "django-db://"
 CELERY_RESULT_EXTENDED = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
@@ -212,6 +221,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Other fields are also called "source": give the memory one its own enum name.
     "ENUM_NAME_OVERRIDES": {"MemorySourceEnum": "memory.models.Source"},
+    # /api/docs/ loads Swagger UI from the installed drf-spectacular-sidecar (pinned in
+    # pyproject.toml), through our static files: no CDN, so it works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- providers ---------------------------------------------------------------------------------

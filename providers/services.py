@@ -246,17 +246,39 @@ def credential_test(*, user: User, credential_id: UUID | str) -> CredentialTestR
 
 
 def credential_admin_save(
-    *, user: User, credential: ProviderCredential, new_api_key: str = ""
+    *,
+    user: User,
+    credential: ProviderCredential,
+    new_api_key: str = "",
+    delete: bool = False,
 ) -> ProviderCredential:
-    """Save a credential edited in the admin (staff only); a new key replaces the stored one."""
+    """Save a credential edited in the admin (staff only), or delete it with ``delete=True``.
+
+    A new key replaces the stored one. Cached ``usable_providers`` answers are cleared once the
+    transaction commits: the owner's, and the previous owner's when the owner changed (a
+    system-wide credential clears everyone's).
+    """
     if not user.is_staff:
         raise CredentialInvalid("Only staff may edit credentials in the admin.")
-    if new_api_key.strip():
-        credential.api_key = new_api_key.strip()
-        credential.kind = CredentialKind.API_KEY
-        credential.last_error = ""
-    credential.save()
-    transaction.on_commit(lambda: invalidate_usable(owner_id=credential.owner_id))
+    owners = {credential.owner_id}
+    if not credential._state.adding:
+        owners.update(
+            ProviderCredential.objects.filter(pk=credential.pk).values_list("owner_id", flat=True)
+        )
+    if delete:
+        credential.delete()
+    else:
+        if new_api_key.strip():
+            credential.api_key = new_api_key.strip()
+            credential.kind = CredentialKind.API_KEY
+            credential.last_error = ""
+        credential.save()
+
+    def forget_cached_answers() -> None:
+        for owner_id in owners:
+            invalidate_usable(owner_id=owner_id)
+
+    transaction.on_commit(forget_cached_answers)
     return credential
 
 

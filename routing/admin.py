@@ -11,6 +11,8 @@ from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from core.errors import InvalidInput
 from routing import services
@@ -74,10 +76,15 @@ class RoutingRuleAdmin(admin.ModelAdmin[RoutingRule]):
 
     @admin.display(description="route to")
     def route(self, rule: RoutingRule) -> str:
+        """The model, then each fallback, one per line: a model id is never cut in two."""
         route = rule.action.get("route_to", {}) if isinstance(rule.action, dict) else {}
         chain = [f"{route.get('provider')}:{route.get('model')}"]
-        chain += [f"{f.get('provider')}:{f.get('model')}" for f in route.get("fallbacks", [])]
-        return " → ".join(chain)
+        chain += [f"→ {f.get('provider')}:{f.get('model')}" for f in route.get("fallbacks", [])]
+        return format_html_join(
+            mark_safe("<br>"),
+            '<span style="white-space: nowrap">{}</span>',
+            ((step,) for step in chain),
+        )
 
     def save_model(self, request: HttpRequest, obj: RoutingRule, form: Any, change: bool) -> None:
         services.rule_admin_save(rule=obj)

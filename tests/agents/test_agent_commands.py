@@ -10,10 +10,10 @@ from asgiref.sync import sync_to_async
 
 from agents import services
 from agents.models import AgentConfig, Session
+from mosaic.fakes.base import Script
 from tests.agents.chat import ChatClient, of_type, text_of
 from tests.agents.helpers import OPUS, SONNET, agent_row, texts, tool_names
 from tests.conftest import api_client_for, token_for
-from tests.fakes.base import Script
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

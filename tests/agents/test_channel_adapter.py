@@ -12,10 +12,10 @@ from asgiref.sync import sync_to_async
 from agents import channel as ch
 from agents.models import Session
 from conversations.models import Message
+from mosaic.fakes.base import Script
 from tests.agents.channels import MemoryAdapter, streamed_text
 from tests.agents.chat import ChatClient, of_type, text_of
 from tests.conftest import token_for
-from tests.fakes.base import Script
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

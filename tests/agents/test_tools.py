@@ -17,10 +17,10 @@ from agents.runtime import execute_tool
 from agents.tools import Tool, ToolContext, ToolError, all_tools, get_tool
 from agents.tools.calculator import evaluate
 from conversations import services as conversation_services
+from mosaic.fakes.base import Script, ToolUse
 from providers.adapters.base import ToolCall
 from tests.agents.chat import ChatClient, of_type
 from tests.agents.helpers import SONNET
-from tests.fakes.base import Script, ToolUse
 
 
 def context_for(user: Any) -> ToolContext:

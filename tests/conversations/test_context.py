@@ -10,12 +10,12 @@ from asgiref.sync import sync_to_async
 
 from conversations.models import Message
 from conversations.tokens import estimate_tokens
+from mosaic.fakes.base import Fault, Script
+from mosaic.fakes.ollama import FakeOllamaModel
 from providers import catalog
 from providers.adapters.base import ModelSpec
 from tests.agents.chat import ChatClient, of_type
 from tests.conftest import token_for
-from tests.fakes.base import Fault, Script
-from tests.fakes.ollama import FakeOllamaModel
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,10 +14,10 @@ from django.db import connection
 from core.errors import Conflict
 from memory import selectors, services, space
 from memory.models import EmbeddingSpace, Insight
+from mosaic.fakes.ollama import FakeOllama
+from mosaic.fakes.ollama import fake_embedding as ollama_vector
 from providers import local_embedder
 from providers.embeddings import EmbeddingError, EmbeddingService
-from tests.fakes.ollama import FakeOllama
-from tests.fakes.ollama import fake_embedding as ollama_vector
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("local_embeddings")]
 

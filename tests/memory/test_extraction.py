@@ -15,7 +15,7 @@ from conversations.models import Message
 from memory import extraction, services
 from memory.extraction import EXTRACTION_PROMPT
 from memory.models import ExtractionMark, Insight, Preference
-from tests.fakes.base import Fault, Script
+from mosaic.fakes.base import Fault, Script
 
 pytestmark = [
     pytest.mark.django_db,

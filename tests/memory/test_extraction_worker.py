@@ -14,7 +14,7 @@ import pytest
 from agents.tasks import extract_memories
 from conversations import services as conversation_services
 from memory.models import ExtractionMark, Insight, Preference
-from tests.fakes.base import Script
+from mosaic.fakes.base import Script
 from tests.live import start_celery_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

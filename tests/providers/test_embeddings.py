@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from core.errors import Unavailable
+from mosaic.fakes.base import Fault, Script
+from mosaic.fakes.ollama import FakeOllama
+from mosaic.fakes.ollama import fake_embedding as ollama_vector
+from mosaic.fakes.openai import FakeOpenAI
 from providers import embeddings, local_embedder
 from providers.embeddings import EmbeddingError, EmbeddingService
 from providers.models import ProviderCredential
-from tests.fakes.base import Fault, Script
-from tests.fakes.ollama import FakeOllama
-from tests.fakes.ollama import fake_embedding as ollama_vector
-from tests.fakes.openai import FakeOpenAI
 from tests.live import PROJECT_DIR
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_provider_env")]

@@ -10,13 +10,13 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from mosaic.fakes.anthropic import FakeAnthropic
+from mosaic.fakes.base import Fault
+from mosaic.fakes.ollama import FakeOllama
 from providers import health, selectors, services
 from providers.adapters.base import Health
 from providers.models import ProviderCredential, ProviderHealth
 from providers.tasks import PROBE_TASK, beat_schedule, install_beat_schedule, probe_provider_health
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.base import Fault
-from tests.fakes.ollama import FakeOllama
 from tests.live import start_celery_worker
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_provider_env")]

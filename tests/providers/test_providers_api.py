@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from mosaic.fakes.anthropic import FakeAnthropic
 from providers.models import ProviderCredential
-from tests.fakes.anthropic import FakeAnthropic
 from tests.live import free_port
 
 pytestmark = [

@@ -8,10 +8,10 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from mosaic.fakes.base import Fault
+from mosaic.fakes.chat_completions import FakeOpenRouter
+from mosaic.fakes.ollama import FakeOllama
 from providers import model_lists, services
-from tests.fakes.base import Fault
-from tests.fakes.chat_completions import FakeOpenRouter
-from tests.fakes.ollama import FakeOllama
 from tests.live import free_port
 
 pytestmark = [

@@ -32,7 +32,10 @@ def test_changelist_lists_rules_with_editable_priority(staff_client: Client) -> 
     assert response.status_code == 200
     page = response.content.decode()
     assert "coding-complex" in page
-    assert "anthropic:claude-opus-4-6 → anthropic:claude-sonnet-4-6 → openai:gpt-5.4" in page
+    # The model, then each fallback on a line of its own, never cut inside a model id.
+    step = '<span style="white-space: nowrap">{}</span>'
+    chain = ["anthropic:claude-opus-4-6", "→ anthropic:claude-sonnet-4-6", "→ openai:gpt-5.4"]
+    assert "<br>".join(step.format(s) for s in chain) in page
     assert 'name="form-0-priority"' in page
     assert "Explain a message" in page
 

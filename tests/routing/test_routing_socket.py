@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
+from mosaic.fakes.base import Fault, Script
 from providers import health
 from providers.adapters.base import Health
 from routing.models import RoutingDecisionRecord, RoutingRule
 from routing.services import rule_create
 from tests.agents.chat import ChatClient, of_type, text_of
 from tests.conftest import token_for
-from tests.fakes.base import Fault, Script
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -2,7 +2,7 @@
 
 Start Mosaic with the fake Anthropic upstream so that the picture needs no provider key::
 
-    python -m tests.fakes.serve anthropic --port 9100 --text "$(cat docs/web-screenshot-reply.md)" &
+    python -m mosaic.fakes.serve anthropic --port 9100 --text "$(cat docs/web-screenshot-reply.md)" &
     ANTHROPIC_BASE_URL=http://127.0.0.1:9100 ANTHROPIC_API_KEY=fake make run
     python -m tests.web.screenshot --username admin --password '…' --out docs/web-chat.png
 

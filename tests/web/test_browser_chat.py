@@ -7,7 +7,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from conversations.models import Message
-from tests.fakes.base import Script
+from mosaic.fakes.base import Script
 from tests.web.conftest import BROWSER_TESTS, sign_in
 from tests.web.helpers import conversation_of, new_chat, send, stored_messages
 

@@ -10,9 +10,9 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from conversations.models import Message
+from mosaic.fakes.base import Script
 from tests.agents.chat import ChatClient, of_type, text_of
 from tests.conftest import token_for
-from tests.fakes.base import Script
 from tests.web.conftest import BROWSER_TESTS, sign_in
 from tests.web.helpers import conversation_of, new_chat, send, stored_messages
 

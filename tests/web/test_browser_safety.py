@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest_asyncio
 
-from tests.fakes.base import Script
+from mosaic.fakes.base import Script
 from tests.web.conftest import BROWSER_TESTS, sign_in
 from tests.web.helpers import new_chat, send
 
