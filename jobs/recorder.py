@@ -18,7 +18,10 @@ of it and the lowest app can declare jobs. What each signal does:
 - ``task_postrun`` with SUCCESS: ``succeeded`` with a short copy of the result; ``job.succeeded``.
 
 Each handler writes in one transaction (one commit), and a database error there is logged, never
-raised: losing a record must not lose the job. Celery's own tasks (``celery.*``) are not recorded.
+raised: losing a record must not lose the job. Those commits do not wait for the disk
+(``synchronous_commit = off``, which halves their cost on these machines' shared disks; a crash of
+PostgreSQL itself may forget the last fraction of a second of records, never corrupt them), except
+a failure for good, which is kept durably. Celery's own tasks (``celery.*``) are not recorded.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from jobs.models import AgentEvent, AgentLog, JobRun, JobState, LogLevel
 logger = logging.getLogger(__name__)
 
 QUEUED_AT_HEADER = "mosaic_queued_at"
-RUN_ID_ATTRIBUTE = "mosaic_run_id"
+RUN_ATTRIBUTE = "mosaic_run"  # the attempt being run, kept on Celery's request context
 WORKER_LOST = (
     "WorkerLost: the worker running this attempt died; the broker handed the job out again."
 )
@@ -137,9 +140,12 @@ def _log(run: JobRun, event: AgentEvent, level: LogLevel, message: str, **data: 
     )
 
 
-def _guarded(what: str, task_id: Any, work: Any, *args: Any) -> Any:
+def _guarded(what: str, task_id: Any, work: Any, *args: Any, durable: bool = False) -> Any:
     try:
         with transaction.atomic():
+            if not durable:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit = off")
             return work(*args)
     except DatabaseError:
         logger.warning("Could not record %s of job %s", what, task_id, exc_info=True)
@@ -216,16 +222,18 @@ def record_started(
     request = task.request
     run = _guarded("the start", task_id, _started, str(task_id), task.name, request)
     if run is not None:
-        setattr(request, RUN_ID_ATTRIBUTE, run.pk)
+        setattr(request, RUN_ATTRIBUTE, run)
 
 
 def _started(task_id: str, name: str, request: Any) -> JobRun:
     now = timezone.now()
     latest = JobRun.objects.select_for_update().filter(task_id=task_id, is_latest=True).first()
-    lost = JobRun.objects.filter(task_id=task_id, state=JobState.RUNNING)
-    for stale in lost:
-        _log(stale, AgentEvent.JOB_FAILED, LogLevel.ERROR, WORKER_LOST, error=WORKER_LOST)
-    lost.update(state=JobState.FAILED, finished_at=now, error=WORKER_LOST)
+    first_attempt = latest is not None and latest.state == JobState.QUEUED and latest.attempt == 1
+    if not first_attempt:  # only then can an earlier attempt have been left running
+        lost = JobRun.objects.filter(task_id=task_id, state=JobState.RUNNING)
+        for stale in lost:
+            _log(stale, AgentEvent.JOB_FAILED, LogLevel.ERROR, WORKER_LOST, error=WORKER_LOST)
+        lost.update(state=JobState.FAILED, finished_at=now, error=WORKER_LOST)
     worker = str(getattr(request, "hostname", "") or "")
     if latest is not None and latest.state == JobState.QUEUED:
         latest.state = JobState.RUNNING
@@ -260,12 +268,16 @@ def _started(task_id: str, name: str, request: Any) -> JobRun:
 
 
 def _current_run(task_id: str, request: Any) -> JobRun | None:
-    run_id = getattr(request, RUN_ID_ATTRIBUTE, None) if request is not None else None
-    query = JobRun.objects.select_for_update()
-    if run_id is not None:
-        return query.filter(pk=run_id).first()
-    # A worker's main process (hard time limit, lost child) has no run id: the running attempt.
-    return query.filter(task_id=task_id, state=JobState.RUNNING).order_by("-attempt").first()
+    run = getattr(request, RUN_ATTRIBUTE, None) if request is not None else None
+    if isinstance(run, JobRun):
+        return run  # nobody else changes a running attempt's fields that are saved below
+    # A worker's main process (hard time limit, lost child) has no run: the running attempt.
+    return (
+        JobRun.objects.select_for_update()
+        .filter(task_id=task_id, state=JobState.RUNNING)
+        .order_by("-attempt")
+        .first()
+    )
 
 
 @task_retry.connect(dispatch_uid="jobs.record_retry")
@@ -280,15 +292,24 @@ def record_retry(
     _guarded("a retry", request.id, _retrying, str(request.id), request, exc, when, einfo)
 
 
-def _retrying(task_id: str, request: Any, exc: Any, when: Any, einfo: Any) -> None:
+def _ended_in_error(
+    task_id: str, request: Any, state: JobState, exc: Any, einfo: Any
+) -> JobRun | None:
     run = _current_run(task_id, request)
     if run is None:
-        return
-    run.state = JobState.RETRYING
+        return None
+    run.state = state
     run.finished_at = timezone.now()
     run.error = describe(exc)
     run.traceback = str(getattr(einfo, "traceback", "") or "")[-MAX_TRACEBACK_CHARS:]
     run.save(update_fields=["state", "finished_at", "error", "traceback"])
+    return run
+
+
+def _retrying(task_id: str, request: Any, exc: Any, when: Any, einfo: Any) -> None:
+    run = _ended_in_error(task_id, request, JobState.RETRYING, exc, einfo)
+    if run is None:
+        return
     delay = when.total_seconds() if isinstance(when, dt.timedelta) else when
     if isinstance(when, dt.datetime):
         delay = (when - timezone.now()).total_seconds()
@@ -309,18 +330,15 @@ def record_failure(
     if sender is None or not tracked(sender.name):
         return
     einfo = kwargs.get("einfo")
-    _guarded("a failure", task_id, _failed, str(task_id), sender.request, exception, einfo)
+    _guarded(
+        "a failure", task_id, _failed, str(task_id), sender.request, exception, einfo, durable=True
+    )
 
 
 def _failed(task_id: str, request: Any, exc: Any, einfo: Any) -> None:
-    run = _current_run(task_id, request)
+    run = _ended_in_error(task_id, request, JobState.FAILED, exc, einfo)
     if run is None:
         return
-    run.state = JobState.FAILED
-    run.finished_at = timezone.now()
-    run.error = describe(exc)
-    run.traceback = str(getattr(einfo, "traceback", "") or "")[-MAX_TRACEBACK_CHARS:]
-    run.save(update_fields=["state", "finished_at", "error", "traceback"])
     _log(
         run,
         AgentEvent.JOB_FAILED,

@@ -17,9 +17,11 @@ Each function returns how many rows it touched; the job reports them.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from jobs.models import AgentLog, ArchivedAgentLog, JobRun, JobState
@@ -52,33 +54,24 @@ def archive_old_logs(*, now: dt.datetime | None = None) -> int:
             return moved
 
 
-def delete_expired_logs(*, now: dt.datetime | None = None) -> int:
-    cutoff = (now or timezone.now()) - dt.timedelta(days=settings.MOSAIC_LOG_RETENTION_DAYS)
+def _delete_in_batches(rows: QuerySet[Any]) -> int:
     deleted = 0
     while True:
-        ids = list(
-            ArchivedAgentLog.objects.filter(created_at__lt=cutoff)
-            .order_by("id")
-            .values_list("id", flat=True)[:BATCH]
-        )
+        ids = list(rows.order_by("id").values_list("id", flat=True)[:BATCH])
         if not ids:
             return deleted
-        deleted += ArchivedAgentLog.objects.filter(id__in=ids).delete()[0]
+        deleted += rows.model.objects.filter(id__in=ids).delete()[0]
+
+
+def delete_expired_logs(*, now: dt.datetime | None = None) -> int:
+    cutoff = (now or timezone.now()) - dt.timedelta(days=settings.MOSAIC_LOG_RETENTION_DAYS)
+    return _delete_in_batches(ArchivedAgentLog.objects.filter(created_at__lt=cutoff))
 
 
 def delete_expired_runs(*, now: dt.datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - dt.timedelta(days=settings.MOSAIC_JOB_RUN_RETENTION_DAYS)
     finished = [JobState.SUCCEEDED, JobState.RETRYING, JobState.FAILED]
-    deleted = 0
-    while True:
-        ids = list(
-            JobRun.objects.filter(queued_at__lt=cutoff, state__in=finished)
-            .order_by("id")
-            .values_list("id", flat=True)[:BATCH]
-        )
-        if not ids:
-            return deleted
-        deleted += JobRun.objects.filter(id__in=ids).delete()[0]
+    return _delete_in_batches(JobRun.objects.filter(queued_at__lt=cutoff, state__in=finished))
 
 
 def fail_lost_runs(*, now: dt.datetime | None = None) -> int:

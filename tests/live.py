@@ -137,18 +137,28 @@ def running_daphne(
         live.stop()
 
 
-def _wait_for_log(
-    live: LiveProcess, marker: str, what: str, timeout: float = START_TIMEOUT
+def _start(
+    name: str, command: list[str], log_path: Path, env_extra: dict[str, str] | None, ready: str
 ) -> LiveProcess:
-    deadline = time.monotonic() + timeout
+    """Start ``command`` logging to ``log_path``; return once ``ready`` appears in the log."""
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            command,
+            cwd=PROJECT_DIR,
+            env=server_env(env_extra),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    live = LiveProcess(name, proc, log_path)
+    deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        if live.proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {live.proc.returncode}:\n{live.log()}")
-        if marker in live.log():
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{live.log()}")
+        if ready in live.log():
             return live
         time.sleep(0.1)
     live.stop()
-    raise RuntimeError(f"{what} did not start within {timeout:.0f} s:\n{live.log()}")
+    raise RuntimeError(f"{name} did not start within {START_TIMEOUT} s:\n{live.log()}")
 
 
 def start_celery_worker(
@@ -157,28 +167,17 @@ def start_celery_worker(
     *,
     include: Sequence[str] = (),
     pool: str = "solo",
-    queues: Sequence[str] = (),
 ) -> LiveProcess:
     """A worker on the test database. ``include`` adds modules of test-only jobs (they are never
     registered in production); ``pool="prefork"`` runs the job in a child process."""
     node = f"test-{os.getpid()}-{time.monotonic_ns()}"
-    log_path = tmp_path / f"celery-worker-{node}.log"
     command = [sys.executable, "-m", "celery", "-A", "mosaic", "worker", "--loglevel", "INFO",
                "--concurrency", "1", "--pool", pool, "--hostname", f"{node}@%h",
                "--without-mingle", "--without-gossip"]  # fmt: skip
     if include:
         command += ["--include", ",".join(include)]
-    if queues:
-        command += ["--queues", ",".join(queues)]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            command,
-            cwd=PROJECT_DIR,
-            env=server_env(env_extra),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    return _wait_for_log(LiveProcess("celery", proc, log_path), " ready.", "celery worker")
+    log_path = tmp_path / f"celery-worker-{node}.log"
+    return _start("celery worker", command, log_path, env_extra, " ready.")
 
 
 def start_celery_beat(
@@ -186,16 +185,8 @@ def start_celery_beat(
 ) -> LiveProcess:
     """Celery beat with Mosaic's scheduler (django-celery-beat's tables in the test database),
     looking for due and changed schedules at least every ``max_interval`` seconds."""
-    log_path = tmp_path / f"celery-beat-{time.monotonic_ns()}.log"
     command = [sys.executable, "-m", "celery", "-A", "mosaic", "beat", "--loglevel", "DEBUG",
                "--max-interval", str(max_interval), "--pidfile", "",
                "--schedule", str(tmp_path / "beat-schedule")]  # fmt: skip
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            command,
-            cwd=PROJECT_DIR,
-            env=server_env(env_extra),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    return _wait_for_log(LiveProcess("beat", proc, log_path), "beat: Starting", "celery beat")
+    log_path = tmp_path / f"celery-beat-{time.monotonic_ns()}.log"
+    return _start("celery beat", command, log_path, env_extra, "beat: Starting")
