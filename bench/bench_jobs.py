@@ -1,5 +1,6 @@
 """Background jobs through one real worker: enqueue-to-start latency and jobs per second.
 
+- bookkeeping: what recording one attempt (JobRun and agent_logs rows) adds to a job;
 - latency: one no-op job at a time on an idle worker; the time from the job's enqueue (its
   JobRun's ``queued_at``, stamped before the message is published) to its start (``started_at``,
   when the worker begins the attempt), and the sender's own cost of enqueueing one job;
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MOSAIC_STATE_DIR", str(ROOT / "var" / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mosaic.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")  # no log line per job in this process
 
 TEST_JOBS = "tests.jobs.jobs_for_tests"
 
@@ -102,6 +104,44 @@ def latency(samples: int) -> dict[str, float]:
     return row
 
 
+def bookkeeping(samples: int) -> dict[str, float]:
+    """What recording an attempt costs: a no-op job run in this process (``apply()``: the same
+    signals fire, no broker) with the jobs app's recorder connected, then disconnected."""
+    from celery import current_app
+    from celery.signals import before_task_publish, task_postrun, task_prerun
+
+    from jobs import recorder
+    from tests.jobs.jobs_for_tests import noop
+
+    def timed(call: Any) -> float:
+        times = []
+        for _ in range(samples):
+            start = time.perf_counter()
+            call()
+            times.append((time.perf_counter() - start) * 1000)
+        return statistics.median(times)
+
+    timed(noop.apply)  # warm up
+    run, send = timed(noop.apply), timed(noop.delay)
+    task_prerun.disconnect(dispatch_uid="jobs.record_started")
+    task_postrun.disconnect(dispatch_uid="jobs.record_finished")
+    before_task_publish.disconnect(dispatch_uid="jobs.record_queued")
+    try:
+        bare_run, bare_send = timed(noop.apply), timed(noop.delay)
+    finally:
+        task_prerun.connect(recorder.record_started, dispatch_uid="jobs.record_started")
+        task_postrun.connect(recorder.record_finished, dispatch_uid="jobs.record_finished")
+        before_task_publish.connect(recorder.record_queued, dispatch_uid="jobs.record_queued")
+        current_app.control.purge()
+    row = {"run_added_p50": run - bare_run, "send_added_p50": send - bare_send}
+    print(
+        f"  recording adds    p50 {row['run_added_p50']:6.1f} ms to an attempt "
+        f"(in process: {run:.1f} vs {bare_run:.1f} ms), {row['send_added_p50']:.1f} ms to "
+        f"sending a job ({send:.1f} vs {bare_send:.1f} ms)"
+    )
+    return row
+
+
 def throughput(name: str, jobs: int, pool: str, log: Path) -> dict[str, float]:
     from django.db.models import Max, Min
 
@@ -167,7 +207,7 @@ def main() -> None:
         current_app.control.purge()
         log = state / "bench-worker.log"
         print(f"one worker, --pool {args.pool}, load average {os.getloadavg()[0]:.1f}")
-        results: dict[str, Any] = {}
+        results: dict[str, Any] = {"bookkeeping": bookkeeping(args.samples)}
         worker = start_worker(args.pool, log)
         try:
             results["latency"] = latency(args.samples)
