@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -344,7 +344,7 @@ PUBSUB_LAYER = "channels_redis.pubsub.RedisPubSubChannelLayer"
 GC_BATCH = 1_000
 
 
-def conversations_with_sockets(groups: Iterable[str]) -> set[str] | None:
+def _conversations_with_sockets(groups: Iterable[str]) -> set[str] | None:
     """Which of these conversation groups a live socket still holds, or None if that cannot be
     known (another channel layer): a daphne process subscribes to a conversation's group on the
     Redis channel layer while a socket has it open, and Redis drops the subscription the moment
@@ -381,21 +381,34 @@ def sessions_end_abandoned(*, grace: dt.timedelta, now: dt.datetime | None = Non
     Idempotent: a session is ended once, whoever gets there first.
     """
     current = now or timezone.now()
-    candidates = list(
+    idle = (
         Session.objects.filter(ended_at__isnull=True)
         .annotate(
             last_active=Greatest("started_at", Coalesce("conversation__updated_at", "started_at"))
         )
         .filter(last_active__lt=current - grace)
         .select_related("user")
-        .order_by("started_at")[:GC_BATCH]
+        .order_by("pk")
     )
+    ended: list[Session] = []
+    after = None
+    while True:  # in batches: sessions of live sockets are skipped, and may be many
+        batch = list((idle.filter(pk__gt=after) if after else idle)[:GC_BATCH])
+        if not batch:
+            return ended
+        ended += _end_abandoned(batch, current)
+        if len(batch) < GC_BATCH:
+            return ended
+        after = batch[-1].pk
+
+
+def _end_abandoned(candidates: Sequence[Session], current: dt.datetime) -> list[Session]:
     groups = {
         s.pk: live.group_name(s.user_id, s.conversation_id)
         for s in candidates
         if s.conversation_id is not None
     }
-    held = conversations_with_sockets(groups.values())
+    held = _conversations_with_sockets(groups.values())
     if held is None:
         logger.warning("Session GC skipped: the channel layer cannot tell which sockets are open.")
         return []
@@ -403,7 +416,7 @@ def sessions_end_abandoned(*, grace: dt.timedelta, now: dt.datetime | None = Non
     for session in candidates:
         if groups.get(session.pk) in held:
             continue
-        ended_at = min(current, session.last_active)
+        ended_at = min(current, getattr(session, "last_active", current))  # annotated above
         with transaction.atomic():
             if not Session.objects.filter(pk=session.pk, ended_at__isnull=True).update(
                 ended_at=ended_at

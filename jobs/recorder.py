@@ -165,7 +165,7 @@ def record_queued(
 ) -> None:
     if headers is None or not tracked(sender):
         return
-    headers.setdefault(QUEUED_AT_HEADER, time.time())
+    headers[QUEUED_AT_HEADER] = time.time()  # each sending, retries included, has its own
     if connection.in_atomic_block or _in_event_loop():
         return
     args, kwargs = (

@@ -67,6 +67,19 @@ def test_an_abandoned_session_ends_at_its_last_activity_with_its_metrics(alice: 
 
 
 @pytest.mark.django_db
+def test_abandoned_sessions_are_ended_batch_after_batch(
+    alice: Any, bob: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents import services
+
+    monkeypatch.setattr(services, "GC_BATCH", 2)
+    sessions = [open_session(user, idle=dt.timedelta(hours=1)) for user in (alice, bob, alice)]
+    ended = sessions_end_abandoned(grace=GRACE)
+    assert sorted(s.pk for s in ended) == sorted(s.pk for s in sessions)
+    assert not Session.objects.filter(ended_at__isnull=True).exists()
+
+
+@pytest.mark.django_db
 def test_a_session_already_ended_is_left_alone(alice: Any) -> None:
     session = open_session(alice, idle=dt.timedelta(hours=3))
     ended = timezone.now() - dt.timedelta(hours=2, minutes=59)
