@@ -69,7 +69,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
-    "django_celery_results",
     "accounts",
     "providers",
     "conversations",
@@ -166,12 +165,36 @@ CACHES = {
     }
 }
 
+# --- background jobs (docs/jobs.md) -------------------------------------------------------------
+# Hard limit of one job run, unless the job declares its own.
+MOSAIC_JOB_TIME_LIMIT = env.env_int("MOSAIC_JOB_TIME_LIMIT", 600, minimum=1)
+# How long Redis waits for a delivered job to be acknowledged before handing it to another
+# worker: longer than any job plus its retry countdown (system check jobs.E001), and also how
+# long the jobs of a worker that died wait before another worker runs them.
+MOSAIC_JOBS_VISIBILITY_TIMEOUT = env.env_int("MOSAIC_JOBS_VISIBILITY_TIMEOUT", 3600, minimum=1)
+MOSAIC_LOG_HOT_DAYS = env.env_int("MOSAIC_LOG_HOT_DAYS", 7, minimum=1)
+MOSAIC_LOG_RETENTION_DAYS = env.env_int("MOSAIC_LOG_RETENTION_DAYS", 90, minimum=1)
+if MOSAIC_LOG_RETENTION_DAYS <= MOSAIC_LOG_HOT_DAYS:
+    raise ImproperlyConfigured(
+        "MOSAIC_LOG_RETENTION_DAYS must be longer than MOSAIC_LOG_HOT_DAYS "
+        f"({MOSAIC_LOG_RETENTION_DAYS} <= {MOSAIC_LOG_HOT_DAYS})."
+    )
+MOSAIC_JOB_RUN_RETENTION_DAYS = env.env_int("MOSAIC_JOB_RUN_RETENTION_DAYS", 30, minimum=1)
+# A session whose conversation no live socket holds is ended once idle this long.
+MOSAIC_SESSION_GC_GRACE_SECONDS = env.env_int("MOSAIC_SESSION_GC_GRACE_SECONDS", 300, minimum=0)
+
 CELERY_BROKER_URL = _celery_broker_url(REDIS_URL)
-# Task results go to PostgreSQL (django-celery-results: admin → Celery Results). Spelled as a
-# URL so that the worker's banner names it ("results: django-db://") instead of a blank.
-CELERY_RESULT_BACKEND = "django-db://"
-CELERY_RESULT_EXTENDED = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# No result backend: every attempt of every job is a JobRun row (state, timings, error, a short
+# copy of the result), which the admin and /api/admin/jobs show. The worker banner says
+# "results: disabled://".
+CELERY_RESULT_BACKEND = "disabled"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_EXPIRES = None
+CELERY_BEAT_SCHEDULER = "jobs.scheduler:MosaicScheduler"
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES: dict[str, dict[str, Any]] = {"default": {}, "housekeeping": {}}
+CELERY_TASK_ROUTES = ("core.jobs.route_to_declared_queue",)
+CELERY_TASK_TIME_LIMIT = MOSAIC_JOB_TIME_LIMIT
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -180,7 +203,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": MOSAIC_JOBS_VISIBILITY_TIMEOUT}
 
 # --- auth and API ------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -61,7 +61,7 @@ def test_first_run_at_a_terminal_generates_the_admin_password_and_shows_it(
         assert f"--server {base} --username admin" in shown
         assert f"{base}/api-auth/login/" in shown  # how to browse the API, truthfully
         # The worker's own banner names the result backend docs/operations.md describes.
-        terminal.expect(r"results: +django-db://", timeout=60)
+        terminal.expect(r"results: +disabled://", timeout=60)
 
         terminal.type("\x03")  # Ctrl-C at the keyboard
         assert terminal.wait(timeout=60) == 0
