@@ -30,14 +30,14 @@ from agents.models import AgentConfig, Session
 from agents.selectors import agent_get_by_id
 from agents.tools import all_tools
 from core.errors import Conflict, InvalidInput, PermissionDenied
+from jobs.models import AgentEvent
+from jobs.services import agent_log_record
 from providers import catalog
 from providers.registry import PROVIDERS
 from routing import services as routing_services
 from routing.classifier import DOMAINS
 from routing.decision import RoutingDecision
 from routing.rules import validate_model_ref
-from jobs.models import AgentEvent
-from jobs.services import agent_log_record
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

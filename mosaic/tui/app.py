@@ -103,19 +103,23 @@ class ChatApp(App[int]):
         self._cancel_note: Note | None = None  # shown from esc until the turn ends
         self._last_interrupt = 0.0
         self._status_text = ""
+        # Held, not queried: a query looks at the active screen, which is a modal form
+        # while one is open, and the bar may be updated before it is mounted.
+        self._log_pane = VerticalScroll(id="log")
+        self._status = StatusBar(id="status")
 
     # --- layout ------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield VerticalScroll(id="log")
+        yield self._log_pane
         yield ChatInput(id="input")
         with Horizontal(id="bar"):
-            yield StatusBar(id="status")
+            yield self._status
             yield StatusBar(Text(HINTS), id="hints")
 
     @property
     def log_view(self) -> VerticalScroll:
-        return self.query_one("#log", VerticalScroll)
+        return self._log_pane
 
     @property
     def input(self) -> ChatInput:
@@ -208,7 +212,6 @@ class ChatApp(App[int]):
         self._tools.clear()
         self._outgoing.clear()
         self.running = False
-        self.shown_conversation = history.conversation_id
         title = f" “{history.title}”" if history.title else ""
         agent = self.session.agent if self.session else ""
         if history.messages:
@@ -221,6 +224,7 @@ class ChatApp(App[int]):
             intro = f"New conversation {history.conversation_id}"
         intro += f", agent {agent}. /help lists commands." if agent else ". /help lists commands."
         await self._mount(Note(intro, "dim"), *self._render_messages(list(history.messages)))
+        self.shown_conversation = history.conversation_id  # only once it is all on screen
 
     async def _catch_up(self, history: ConversationHistory) -> None:
         """After a reconnect: add what happened while away; replace half-streamed replies."""
@@ -533,4 +537,4 @@ class ChatApp(App[int]):
         if self.running:
             parts.append("replying… esc cancels")
         self._status_text = " │ ".join(parts)
-        self.query_one("#status", StatusBar).update(Text(self._status_text))
+        self._status.update(Text(self._status_text))

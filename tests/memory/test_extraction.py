@@ -16,6 +16,8 @@ from memory import extraction, services
 from memory.extraction import EXTRACTION_PROMPT
 from memory.models import ExtractionMark, Insight, Preference
 from mosaic.fakes.base import Fault, Script
+from routing import cache
+from tests.conftest import seed_reference_data
 
 pytestmark = [
     pytest.mark.django_db,
@@ -37,11 +39,8 @@ FOUND = {
 
 @pytest.fixture
 def default_rules(db: None) -> None:
-    from routing import engine
-    from tests.conftest import seed_reference_data
-
     seed_reference_data()
-    engine.invalidate_local_cache()
+    cache.invalidate_local_cache()
 
 
 def insights_extract(**kwargs: Any) -> extraction.ExtractionOutcome:
