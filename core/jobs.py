@@ -41,7 +41,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError
 
-from core.errors import MosaicError
+from core.errors import Unavailable
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -54,11 +54,12 @@ DEFAULT_BACKOFF_SECONDS = 10.0
 JITTER = 0.5
 
 
-class TransientJobError(MosaicError):
-    """Raise from a job body to ask for another attempt (e.g. a lock is held elsewhere)."""
+class TransientJobError(Unavailable):
+    """Raise from a job body to ask for another attempt (e.g. a lock is held elsewhere).
 
-    code = "transient"
-    retryable = True
+    An ``Unavailable``: what the job needs cannot be had right now, and the same attempt may
+    succeed later, so it carries that error's documented code rather than a new one.
+    """
 
 
 # Errors worth another attempt: the database or a network peer was briefly unreachable.

@@ -104,7 +104,7 @@ def start_daphne(
             [
                 sys.executable,
                 "-m",
-                "daphne",
+                "mosaic.serve",  # daphne with Mosaic's websocket message limit, as `mosaic run`
                 "-b",
                 "127.0.0.1",
                 "-p",

@@ -121,6 +121,14 @@ EXEMPT = {
     "providers-oauth-complete": "the caller's own OAuth flow for a provider",
     "providers-oauth-device": "the caller's own OAuth flow for a provider",
     "providers-oauth-device-poll": "the caller's own OAuth flow for a provider",
+    # Staff-only operations on the installation's job runs, schedules and queues: no user owns
+    # them; a non-staff caller gets 403 (404 for a run), covered by tests/jobs/test_jobs_api.py.
+    "jobs:run-detail": "staff-only: a job run belongs to the installation",
+    "jobs:run-retry": "staff-only: a job run belongs to the installation",
+    "jobs:schedule-pause": "staff-only: a schedule belongs to the installation",
+    "jobs:schedule-resume": "staff-only: a schedule belongs to the installation",
+    "jobs:queue-pause": "staff-only: a queue belongs to the installation",
+    "jobs:queue-resume": "staff-only: a queue belongs to the installation",
 }
 
 
