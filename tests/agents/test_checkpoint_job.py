@@ -9,12 +9,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 from celery import current_app
 
+from agents.completion import summarise
 from agents.tasks import summarise_sync, write_checkpoint
+from conversations import selectors as conversation_selectors
 from conversations import services as conversation_services
 from conversations.checkpoints import checkpoint_ahead
-from conversations.context import SUMMARY_PROMPT
+from conversations.context import SUMMARY_PROMPT, build_context
 from conversations.models import Message
 from conversations.tokens import estimate_tokens
 from core.errors import UpstreamError
@@ -26,7 +29,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 WINDOW = 3000
 PARAGRAPH = "The quick brown fox jumps over the lazy dog near the river bank. " * 25  # ~400 tokens
-SYSTEM_TOKENS = estimate_tokens("You are a helpful assistant.")
+SYSTEM_PROMPT = "You are a helpful assistant."
+SYSTEM_TOKENS = estimate_tokens(SYSTEM_PROMPT)
 
 
 @pytest.fixture(autouse=True)
@@ -136,6 +140,35 @@ def test_a_later_checkpoint_never_covers_less_than_an_earlier_one(alice: Any) ->
     sequences = sorted(Message.objects.filter(conversation=conversation).values_list(
         "sequence", flat=True))  # fmt: skip
     assert sequences == list(range(1, len(sequences) + 1))
+
+
+def test_a_turn_that_summarised_while_the_job_wrote_the_checkpoint_uses_the_jobs(
+    alice: Any, fake_zai: Any
+) -> None:
+    conversation, last = conversation_of(alice, 6)  # past 80 %: the turn's fallback summarises
+    # What the turn read before the job's checkpoint landed.
+    stale = conversation_selectors.context_messages(user=alice, conversation_id=conversation.pk)
+    fake_zai.default_script = Script(text="SUMMARY from the job.")
+    write_checkpoint(alice.pk, str(conversation.pk), last, WINDOW, SYSTEM_TOKENS)
+    [written] = checkpoints(conversation)
+
+    fake_zai.default_script = Script(text="SUMMARY from the turn.")
+    context = async_to_sync(build_context)(
+        user=alice,
+        conversation_id=conversation.pk,
+        system_prompt=SYSTEM_PROMPT,
+        window=WINDOW,
+        summarise=lambda text: summarise(alice, text),
+        loaded=stale,
+    )
+    assert checkpoints(conversation) == [written]  # one checkpoint for the position
+    assert context.created_checkpoint is None
+    assert context.checkpoint_id == str(written.id)
+    assert "SUMMARY from the job." in context.system
+    assert "SUMMARY from the turn." not in context.system
+    assert "Turn 0:" not in str(context.messages)
+    assert written.covers_to is not None
+    assert context.tokens <= WINDOW * 0.8
 
 
 def test_when_no_model_can_summarise_the_job_fails_for_a_retry_and_writes_nothing(
