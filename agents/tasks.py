@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
@@ -105,7 +104,7 @@ def ask_for_memories(user: User, system: str, text: str) -> str:
     return complete_sync(user, system=system, text=text, routed_as=ROUTING_PROBE)
 
 
-@shared_task(name=EXTRACT_TASK, acks_late=True, ignore_result=True)
+@job(name=EXTRACT_TASK)
 def extract_memories(user_id: int, conversation_id: str, require_idle: bool = True) -> str:
     """Extract memories from one conversation of one user (to be scheduled once the
     conversation has been idle, and at context checkpoints). Idempotent: extraction reads only
