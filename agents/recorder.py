@@ -1,5 +1,7 @@
 """The runtime's sink for one turn: relays each event to the conversation's clients as it comes,
-writes each message once when it is complete, and ends the turn once (``TurnEnded``).
+writes each message once when it is complete, and ends the turn once (``TurnEnded``). It also
+keeps the turn's agent events (``agents.turn_log``), written after ``message:done``, and what the
+turn wrote (tokens, last sequence), from which the turn decides on a checkpoint ahead of need.
 
 Order on every client is the order of events: text goes out through the ``DeltaRelay``, and
 every other event waits for the text queued before it (``emit``).
@@ -18,6 +20,8 @@ from agents import events, persistence, services
 from agents.fanout import DeltaRelay, broadcast
 from agents.runtime import StepOutput, ToolOutcome
 from agents.session import ChatSession
+from agents.turn_log import TurnLog
+from conversations.models import Message
 from routing.decision import RoutingDecision
 
 timing_logger = logging.getLogger("mosaic.gateway.timing")
@@ -29,13 +33,40 @@ class TurnRecorder:
         self.turn_id = turn_id
         self.started = started
         self.relay = DeltaRelay(chat, turn_id)
-        self.decision: RoutingDecision | None = None
+        self.log = TurnLog(
+            user=chat.user,
+            session_id=chat.session_id,
+            conversation_id=chat.conversation_id,
+            turn_id=turn_id,
+        )
+        self._decision: RoutingDecision | None = None
         self.last_message_id: uuid.UUID | None = None
+        self.written_tokens = 0  # estimated tokens of the rows this turn wrote
+        self.last_sequence: int | None = None
         self.input_tokens = 0
         self.output_tokens = 0
         self.finished = False
         self.streaming = False
         self.marks: list[tuple[str, float]] = []
+
+    @property
+    def decision(self) -> RoutingDecision | None:
+        return self._decision
+
+    @decision.setter
+    def decision(self, candidate: RoutingDecision | None) -> None:
+        """The model being tried: the routing decision first, then each failover's."""
+        if candidate is not None and candidate is not self._decision:
+            if self._decision is None:
+                self.log.routed(candidate)
+            else:
+                self.log.failed_over(self._decision, candidate)
+        self._decision = candidate
+
+    def wrote(self, rows: list[Message]) -> None:
+        for row in rows:
+            self.written_tokens += row.token_estimate
+            self.last_sequence = max(self.last_sequence or 0, row.sequence)
 
     def mark(self, name: str, at: float | None = None) -> None:
         """Record when a step of the turn finished (logged at DEBUG, for finding slow steps)."""
@@ -43,6 +74,8 @@ class TurnRecorder:
 
     async def emit(self, event: ch.Outbound) -> None:
         """Broadcast an event after all the text queued before it."""
+        if isinstance(event, ch.Failure):
+            self.log.failed(event.code, event.message)
         await self.relay.drain()
         await broadcast(self.chat, event)
 
@@ -66,6 +99,7 @@ class TurnRecorder:
         rows = await persistence.save_drafts(
             user=self.chat.user, conversation_id=self.chat.conversation_id, drafts=drafts + calls
         )
+        self.wrote(rows)
         if step.text or not step.tool_calls:
             self.last_message_id = step.text_id
         elif self.last_message_id is None and rows:
@@ -78,8 +112,11 @@ class TurnRecorder:
     async def tool_finished(self, outcome: ToolOutcome) -> None:
         await self.relay.drain()
         draft = persistence.tool_result_draft(outcome)
-        await persistence.save_drafts(
-            user=self.chat.user, conversation_id=self.chat.conversation_id, drafts=[draft]
+        self.log.tool_called(outcome)
+        self.wrote(
+            await persistence.save_drafts(
+                user=self.chat.user, conversation_id=self.chat.conversation_id, drafts=[draft]
+            )
         )
         await broadcast(
             self.chat,
@@ -100,6 +137,7 @@ class TurnRecorder:
             conversation_id=self.chat.conversation_id,
             drafts=[persistence.note_draft(text)],
         )
+        self.wrote([row])
         await self.emit(events.posted(row))
 
     async def finish(self, status: str) -> None:
@@ -137,3 +175,13 @@ class TurnRecorder:
             )
         # After the bookkeeping: a client that sees message:done can read everything back.
         await broadcast(self.chat, done)
+        self.log.ended(
+            status,
+            provider=done.provider,
+            model=done.model,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            latency_ms=done.latency_ms,
+            message_id=done.message_id,
+        )
+        await self.log.flush()  # after message:done: the user never waits for the log

@@ -1,19 +1,24 @@
-"""Jobs of the agents app, thin wrappers that take ids and delegate: the session GC, and memory
-extraction (it needs both memory and routing, which meet here)."""
+"""Jobs of the agents app, thin wrappers that take ids and delegate: the session GC, the context
+checkpoint written ahead of need, and memory extraction (they need routing's model calls, and
+memory and conversations, which meet here)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from agents import services
-from agents.completion import complete_sync
-from core.errors import NotFound
-from core.jobs import HOUSEKEEPING_QUEUE, Every, job
+from agents.completion import SUMMARY_REQUEST, complete_sync
+from conversations.checkpoints import checkpoint_ahead
+from conversations.context import SUMMARY_PROMPT
+from core.errors import NotFound, UpstreamError
+from core.jobs import HOUSEKEEPING_QUEUE, TRANSIENT_ERRORS, Every, job
+from jobs.models import AgentEvent
+from jobs.services import agent_log_record
+from memory import selectors as memory_selectors
 from memory.extraction import ROUTING_PROBE, insights_extract
 
 if TYPE_CHECKING:
@@ -21,6 +26,10 @@ if TYPE_CHECKING:
 
 SESSION_GC_INTERVAL_SECONDS = 600
 EXTRACT_TASK = "memory.extract_insights"
+CHECKPOINT_TASK = "agents.write_checkpoint"
+# Retries after 5-7.5 s, then 10-15 s: an overloaded provider may answer by then, and the user's
+# next message is most likely still being written.
+CHECKPOINT_BACKOFF_SECONDS = 5.0
 
 
 @job(
@@ -34,12 +43,68 @@ def end_abandoned_sessions() -> dict[str, int]:
     return {"ended": len(services.sessions_end_abandoned(grace=grace))}
 
 
+@job(
+    name=CHECKPOINT_TASK,
+    # FailoverExhausted is an UpstreamError: retried when its last failure says it may pass
+    # (overloaded, rate-limited, unreachable), not for a refused credential.
+    retry_on=(*TRANSIENT_ERRORS, UpstreamError),
+    backoff=CHECKPOINT_BACKOFF_SECONDS,
+)
+def write_checkpoint(
+    user_id: int, conversation_id: str, up_to: int, window: int, system_tokens: int
+) -> str:
+    """Write the context checkpoint of one conversation ahead of need (after a turn that brought
+    it past MOSAIC_CHECKPOINT_AHEAD_THRESHOLD), keyed by the message the turn ended with; then
+    extract memories from the conversation, if the user has extraction on."""
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return "user gone"
+    try:
+        outcome = checkpoint_ahead(
+            user=user,
+            conversation_id=conversation_id,
+            up_to=up_to,
+            window=window,
+            system_tokens=system_tokens,
+            summarise=lambda text: summarise_sync(user, text),
+        )
+    except NotFound:
+        return "conversation gone"
+    if outcome.skipped:
+        return outcome.skipped
+    if not outcome.created:
+        return f"already covered by {outcome.checkpoint_id}"
+    agent_log_record(
+        user=user,
+        event=AgentEvent.CHECKPOINT_WRITTEN,
+        conversation_id=conversation_id,
+        message=f"summary of messages {outcome.covers} written ahead of need",
+        data={"kind": "summary", "in_turn": False, "checkpoint_id": outcome.checkpoint_id},
+    )
+    extract_at_checkpoint(user, conversation_id)
+    return f"checkpoint {outcome.checkpoint_id} covers {outcome.covers}"
+
+
+def summarise_sync(user: User, text: str) -> str:
+    """The checkpoint summary of ``text`` by routing's choice for a summarisation."""
+    return complete_sync(user, system=SUMMARY_PROMPT, text=text, routed_as=SUMMARY_REQUEST)
+
+
+def extract_at_checkpoint(user: User, conversation_id: str) -> bool:
+    """Memory extraction "at each context checkpoint" (issue 13): enqueue it for the
+    conversation, without waiting for it to go idle, if the user has extraction on."""
+    if not memory_selectors.memory_settings_get(user=user).auto_extract:
+        return False
+    extract_memories.delay(user.pk, str(conversation_id), False)
+    return True
+
+
 def ask_for_memories(user: User, system: str, text: str) -> str:
     """Extraction's model call: routing's choice for a short extraction request."""
     return complete_sync(user, system=system, text=text, routed_as=ROUTING_PROBE)
 
 
-@shared_task(name=EXTRACT_TASK, acks_late=True, ignore_result=True)
+@job(name=EXTRACT_TASK)
 def extract_memories(user_id: int, conversation_id: str, require_idle: bool = True) -> str:
     """Extract memories from one conversation of one user (to be scheduled once the
     conversation has been idle, and at context checkpoints). Idempotent: extraction reads only

@@ -21,7 +21,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from agents import channel as ch
-from agents import events, live, persistence, selectors
+from agents import checkpoints, events, live, persistence, selectors
 from agents.completion import summarise
 from agents.failover import (
     FailoverExhausted,
@@ -152,10 +152,11 @@ async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecor
         return
     # 5. context: system prompt + checkpoint + recent messages, within the model's window
     agent = await agent_for_turn(chat, decision)
+    system_prompt = decision.system_prompt_override or agent.system_prompt
     context = await build_context(
         user=chat.user,
         conversation_id=chat.conversation_id,
-        system_prompt=decision.system_prompt_override or agent.system_prompt,
+        system_prompt=system_prompt,
         window=model_window(decision.provider, decision.model),
         summarise=lambda text: summarise(chat.user, text),
         loaded=(inputs.checkpoint, inputs.rows),
@@ -198,6 +199,15 @@ async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecor
         )
     # 8. message:done with usage; metrics; the decision stored with the answer
     await recorder.finish("complete")
+    # 9. then, in the background: the checkpoint ahead of need, memory extraction at a checkpoint
+    await checkpoints.after_turn(
+        user=chat.user,
+        conversation_id=chat.conversation_id,
+        context=context,
+        system_prompt=system_prompt,
+        written_tokens=recorder.written_tokens,
+        last_sequence=recorder.last_sequence,
+    )
 
 
 def classify_message(chat: ChatSession, message: Message) -> Classification:

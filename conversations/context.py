@@ -1,9 +1,12 @@
 """What the model is sent: system prompt + latest checkpoint + the messages after it, in budget.
 
-When the context would exceed ``MOSAIC_CONTEXT_THRESHOLD`` (80 %) of the model's window, the
-oldest messages are summarised into a ``checkpoint`` row that records the range it covers; from
-then on the checkpoint stands in for them. If no model can summarise, the oldest messages are
-dropped instead, with a visible ``checkpoint`` marker saying so — never an error.
+A ``checkpoint`` row summarises the oldest messages and records the range it covers; from then on
+it stands in for them. Normally a background job writes it ahead of need, after a turn that
+brought the conversation past ``MOSAIC_CHECKPOINT_AHEAD_THRESHOLD`` (70 %) of the model's window
+(``conversations/checkpoints.py``). When a turn finds the context over
+``MOSAIC_CONTEXT_THRESHOLD`` (80 %) all the same (the job has not run yet, or failed), the turn
+summarises in line, as the fallback; if no model can summarise, the oldest messages are dropped
+instead, with a visible ``checkpoint`` marker saying so — never an error.
 """
 
 from __future__ import annotations
@@ -106,7 +109,7 @@ def context_usage(*, user: User, conversation_id: Any, system_prompt: str) -> tu
     return count, context_tokens(system_with_checkpoint(system_prompt, checkpoint), rows)
 
 
-def _split_point(rows: Sequence[ContextRow], keep_budget: int) -> int:
+def split_point(rows: Sequence[ContextRow], keep_budget: int) -> int:
     """Index of the first row to keep verbatim: the newest rows within budget, starting at a user
     message so that a tool call is never separated from its result."""
     kept = 0
@@ -158,7 +161,7 @@ async def build_context(
     if tokens <= limit:
         return BuiltContext(system, rows_to_history(rows), tokens, window, _id(checkpoint))
 
-    split = _split_point(rows, int(window * KEEP_SHARE))
+    split = split_point(rows, int(window * KEEP_SHARE))
     older, recent = rows[:split], rows[split:]
     if (
         not older
@@ -172,29 +175,27 @@ async def build_context(
     summary, kind = await _summarise_or_truncate(
         summarise, checkpoint, older, covers_from, covers_to
     )
-    new_checkpoint = (
-        await sync_to_async(services.messages_append)(
-            user=user,
-            conversation_id=conversation_id,
-            drafts=[
-                services.MessageDraft(
-                    role=Message.Role.CHECKPOINT,
-                    content=summary,
-                    covers_from=covers_from,
-                    covers_to=covers_to,
-                    metadata={"kind": kind, "messages": len(older)},
-                )
-            ],
-        )
-    )[0]
+    new_checkpoint, created = await sync_to_async(services.checkpoint_append)(
+        user=user,
+        conversation_id=conversation_id,
+        content=summary,
+        covers_from=covers_from,
+        covers_to=covers_to,
+        metadata={"kind": kind, "messages": len(older)},
+    )
+    made: str | None = kind
+    if not created:  # the background job got there first (while this turn summarised)
+        made = None
+        recent = [row for row in rows if row.sequence > (new_checkpoint.covers_to or 0)]
     logger.info(
         "checkpoint %s for conversation %s covers #%s-#%s (%s tokens over %s)",
-        kind, conversation_id, covers_from, covers_to, tokens, limit,
+        made or "found", conversation_id, new_checkpoint.covers_from, new_checkpoint.covers_to,
+        tokens, limit,
     )  # fmt: skip
     system = system_with_checkpoint(system_prompt, new_checkpoint)
     tokens = context_tokens(system, recent)
     return BuiltContext(
-        system, rows_to_history(recent), tokens, window, str(new_checkpoint.id), kind
+        system, rows_to_history(recent), tokens, window, str(new_checkpoint.id), made
     )
 
 

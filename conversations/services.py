@@ -145,39 +145,83 @@ def messages_append(
         return _append(user=user, conversation_id=_as_uuid(conversation_id), drafts=drafts)
 
 
+def checkpoint_append(
+    *,
+    user: User,
+    conversation_id: Any,
+    content: str,
+    covers_from: int,
+    covers_to: int,
+    metadata: dict[str, Any],
+) -> tuple[Message, bool]:
+    """Append a checkpoint standing for messages ``covers_from``..``covers_to``; returns
+    ``(checkpoint, created)``.
+
+    Never two checkpoints for one position, and never one that covers less than an earlier one:
+    the sequence reservation locks the conversation row, and under that lock a checkpoint that
+    already covers ``covers_to`` (written meanwhile by the background job or by a turn's
+    fallback) is returned instead, with ``created`` False and nothing written.
+    """
+    conversation_uuid = _as_uuid(conversation_id)
+    draft = MessageDraft(
+        role=Message.Role.CHECKPOINT,
+        content=content,
+        covers_from=covers_from,
+        covers_to=covers_to,
+        metadata=metadata,
+    )
+    with transaction.atomic():
+        first = _reserve_sequences(user=user, conversation_id=conversation_uuid, count=1)
+        existing = (
+            Message.objects.filter(
+                conversation_id=conversation_uuid,
+                role=Message.Role.CHECKPOINT,
+                covers_to__gte=covers_to,
+            )
+            .order_by("-sequence")
+            .first()
+        )
+        if existing is not None:
+            transaction.set_rollback(True)  # gives the reserved number back
+            return existing, False
+        (row,) = Message.objects.bulk_create([_row(draft, conversation_uuid, first)])
+    return row, True
+
+
 def _append(
     *, user: User, conversation_id: uuid.UUID, drafts: Sequence[MessageDraft], title: str = ""
 ) -> list[Message]:
     first = _reserve_sequences(
         user=user, conversation_id=conversation_id, count=len(drafts), title=title
     )
-    rows = [
-        Message(
-            id=draft.id,
-            conversation_id=conversation_id,
-            sequence=first + offset,
-            role=draft.role,
-            content=draft.content,
-            status=draft.status,
-            tool_call_id=draft.tool_call_id,
-            tool_name=draft.tool_name,
-            tool_arguments=draft.tool_arguments,
-            is_error=draft.is_error,
-            provider=draft.provider,
-            model=draft.model,
-            input_tokens=draft.input_tokens,
-            output_tokens=draft.output_tokens,
-            latency_ms=draft.latency_ms,
-            routing=draft.routing,
-            covers_from=draft.covers_from,
-            covers_to=draft.covers_to,
-            client_id=draft.client_id,
-            metadata=draft.metadata,
-            token_estimate=_draft_tokens(draft),
-        )
-        for offset, draft in enumerate(drafts)
-    ]
+    rows = [_row(draft, conversation_id, first + offset) for offset, draft in enumerate(drafts)]
     return Message.objects.bulk_create(rows)
+
+
+def _row(draft: MessageDraft, conversation_id: uuid.UUID, sequence: int) -> Message:
+    return Message(
+        id=draft.id,
+        conversation_id=conversation_id,
+        sequence=sequence,
+        role=draft.role,
+        content=draft.content,
+        status=draft.status,
+        tool_call_id=draft.tool_call_id,
+        tool_name=draft.tool_name,
+        tool_arguments=draft.tool_arguments,
+        is_error=draft.is_error,
+        provider=draft.provider,
+        model=draft.model,
+        input_tokens=draft.input_tokens,
+        output_tokens=draft.output_tokens,
+        latency_ms=draft.latency_ms,
+        routing=draft.routing,
+        covers_from=draft.covers_from,
+        covers_to=draft.covers_to,
+        client_id=draft.client_id,
+        metadata=draft.metadata,
+        token_estimate=_draft_tokens(draft),
+    )
 
 
 def _draft_tokens(draft: MessageDraft) -> int:

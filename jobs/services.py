@@ -8,8 +8,11 @@ user's conversation.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from celery import current_app
@@ -40,6 +43,15 @@ def _as_uuid(value: Any, field: str) -> uuid.UUID | None:
         raise InvalidInput(f"{field}: {value!r} is not a UUID.") from None
 
 
+def _checked(event: AgentEvent | str, level: LogLevel | str) -> None:
+    if event not in AgentEvent.values:
+        raise InvalidInput(
+            f"event: unknown event {event!r}; events are {', '.join(AgentEvent.values)}."
+        )
+    if level not in LogLevel.values:
+        raise InvalidInput(f"level: expected one of {', '.join(LogLevel.values)}, not {level!r}.")
+
+
 def agent_log_record(
     *,
     user: User | None,
@@ -52,12 +64,7 @@ def agent_log_record(
 ) -> AgentLog:
     """Record one agent event (``session.started``, ``routing.decided``, ``provider.failover``…)
     in ``agent_logs``. ``user`` is whose activity it was; ``data`` holds the details as JSON."""
-    if event not in AgentEvent.values:
-        raise InvalidInput(
-            f"event: unknown event {event!r}; events are {', '.join(AgentEvent.values)}."
-        )
-    if level not in LogLevel.values:
-        raise InvalidInput(f"level: expected one of {', '.join(LogLevel.values)}, not {level!r}.")
+    _checked(event, level)
     return AgentLog.objects.create(
         user=user,
         event=event,
@@ -66,6 +73,47 @@ def agent_log_record(
         session_id=_as_uuid(session_id, "session_id"),
         conversation_id=_as_uuid(conversation_id, "conversation_id"),
         data=data or {},
+    )
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One agent event of a batch (``agent_logs_record``), stamped when it happened."""
+
+    event: AgentEvent | str
+    message: str = ""
+    level: LogLevel | str = LogLevel.INFO
+    data: dict[str, Any] = field(default_factory=dict)
+    at: dt.datetime = field(default_factory=timezone.now)
+
+
+def agent_logs_record(
+    *,
+    user: User | None,
+    entries: Sequence[LogEntry],
+    session_id: Any = None,
+    conversation_id: Any = None,
+) -> list[AgentLog]:
+    """Record the events of one piece of work (a chat turn) of ``user`` in one INSERT, each with
+    the time it happened. Every entry is checked before anything is written."""
+    for entry in entries:
+        _checked(entry.event, entry.level)
+    session, conversation = (
+        _as_uuid(session_id, "session_id"),
+        _as_uuid(conversation_id, "conversation_id"),
+    )
+    return AgentLog.objects.bulk_create(
+        AgentLog(
+            created_at=entry.at,
+            user=user,
+            event=entry.event,
+            level=entry.level,
+            message=entry.message[:MAX_LOG_MESSAGE],
+            session_id=session,
+            conversation_id=conversation,
+            data=entry.data,
+        )
+        for entry in entries
     )
 
 

@@ -317,6 +317,11 @@ if MOSAIC_WEBSOCKET_MAX_BYTES < MOSAIC_MAX_MESSAGE_BYTES + 4096:
         "and the frame around it)."
     )
 MOSAIC_CONTEXT_THRESHOLD = env.env_float("MOSAIC_CONTEXT_THRESHOLD", 0.8, minimum=0.1, maximum=1.0)
+# After a turn that brings the context to this share of the window, a job writes the checkpoint
+# in the background (docs/jobs.md); at MOSAIC_CONTEXT_THRESHOLD or above it is never due first.
+MOSAIC_CHECKPOINT_AHEAD_THRESHOLD = env.env_float(
+    "MOSAIC_CHECKPOINT_AHEAD_THRESHOLD", 0.7, minimum=0.1, maximum=1.0
+)
 MOSAIC_AGENT_MAX_TURNS = env.env_int("MOSAIC_AGENT_MAX_TURNS", 8, minimum=1)
 # How long a process trusts its cached routing rules, health and credentials before checking
 # Redis for changes (rule edits reach every process within this time).
