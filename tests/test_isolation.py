@@ -3,8 +3,8 @@
 
 The walk reads the URL patterns themselves, so a new endpoint fails here until it is listed in
 ``OBJECT_ENDPOINTS`` (with a factory that makes bob an object it can address) or in ``EXEMPT``
-(with the reason it addresses no user's object). The socket commands get the same walk with the
-chat turn (tests/agents).
+(with the reason it addresses no user's object). The socket's frames and slash commands get the
+same walk in tests/agents/test_socket_isolation.py.
 """
 
 from __future__ import annotations
@@ -121,6 +121,14 @@ EXEMPT = {
     "providers-oauth-complete": "the caller's own OAuth flow for a provider",
     "providers-oauth-device": "the caller's own OAuth flow for a provider",
     "providers-oauth-device-poll": "the caller's own OAuth flow for a provider",
+    # Staff only: the installation's job runs, schedules and queues, nobody's object; every other
+    # user gets 404 for each of them (tests/jobs/test_jobs_api.py).
+    "jobs:run-detail": "staff only: the installation's job runs",
+    "jobs:run-retry": "staff only: the installation's job runs",
+    "jobs:schedule-pause": "staff only: the installation's schedules",
+    "jobs:schedule-resume": "staff only: the installation's schedules",
+    "jobs:queue-pause": "staff only: the installation's queues",
+    "jobs:queue-resume": "staff only: the installation's queues",
 }
 
 
