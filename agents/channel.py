@@ -61,6 +61,7 @@ class RouteLine:
     override: bool = False
     failover: bool = False
     skipped: tuple[dict[str, str], ...] = ()
+    memories: int = 0  # the user's insights offered to the model with the message
 
 
 @dataclass(frozen=True, slots=True)

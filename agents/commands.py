@@ -1,7 +1,9 @@
-"""Slash commands sent as ``command:execute``: /model, /agent, /history, /help.
+"""Slash commands sent as ``command:execute``: /model, /agent, /history, /memory, /help.
 
 Each answers one ``command:result``; a command that changes the session's model or agent also
-sends ``session:info`` first. Domain errors become ``ok: false`` with the error's message.
+sends ``session:info`` first. Domain errors become ``ok: false`` with the error's message, and
+its code (``core.errors``: ``not_found``, ``invalid``, ...) as ``data.code``. ``/memory`` lives
+in ``agents.memory_commands``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from channels.db import database_sync_to_async
 
 from agents import channel as ch
 from agents import selectors, services
+from agents.memory_commands import memory_command
 from agents.models import AgentConfig
 from agents.session import AgentView, ChatSession
 from agents.tools import all_tools
@@ -28,7 +31,10 @@ HELP = """Commands:
   /agent                 list the agents you can use
   /agent <slug>          switch agent (system prompt, tools, default model); history is kept
   /agent new             create an agent (you give its name, instructions and tools)
-  /history               message count and context usage
+  /history               message count, context usage and memories used
+  /memory                what Mosaic remembers about you (newest insights, preferences)
+  /memory search <text>  find remembered insights by meaning
+  /memory forget <id>    delete one remembered insight
   /help                  this list"""
 
 
@@ -51,7 +57,7 @@ async def run_command(chat: ChatSession, command: str, args: dict[str, Any]) -> 
     try:
         return await handler(chat, text, rest, args)
     except MosaicError as exc:
-        return _result(text, False, exc.message)
+        return _result(text, False, exc.message, code=exc.code)
 
 
 async def _help(
@@ -212,9 +218,32 @@ async def _history(
     window = chat.window
     share = 100 * tokens / window if window else 0
     output = f"{count} messages; context {tokens:,} tokens of {window:,} ({share:.1f}%) for {chat.provider}:{chat.model}."
+    if chat.memories_used:
+        used = chat.memories_used
+        output += f" The last answer was given {used} remembered insight{'s' if used != 1 else ''}."
     return _result(
-        text, True, output, message_count=count, context_tokens=tokens, context_window=window
+        text,
+        True,
+        output,
+        message_count=count,
+        context_tokens=tokens,
+        context_window=window,
+        memories_used=chat.memories_used,
     )
 
 
-_HANDLERS = {"/help": _help, "/model": _model, "/agent": _agent, "/history": _history}
+async def _memory(
+    chat: ChatSession, text: str, rest: list[str], args: dict[str, Any]
+) -> ch.CommandAnswered:
+    return await memory_command(chat, text, rest)
+
+
+_HANDLERS = {
+    "/help": _help,
+    "/model": _model,
+    "/agent": _agent,
+    "/history": _history,
+    "/memory": _memory,
+}
+# Every command a socket can run (tests/agents/test_socket_isolation.py walks them all).
+COMMAND_NAMES = frozenset(_HANDLERS)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from agents import channel as ch
@@ -158,6 +159,7 @@ def turn_ended(
     output_tokens: int,
     latency_ms: int,
     decision: RoutingDecision | None,
+    memories: int = 0,
 ) -> ch.TurnEnded:
     return ch.TurnEnded(
         message_id=str(message_id or ""),
@@ -166,5 +168,5 @@ def turn_ended(
         model=model,
         usage=ch.Usage(input_tokens, output_tokens),
         latency_ms=latency_ms,
-        routing=route_line(decision) if decision else None,
+        routing=replace(route_line(decision), memories=memories) if decision else None,
     )

@@ -124,6 +124,7 @@ class RoutingInfo(TypedDict):
     override: bool
     failover: NotRequired[bool]
     skipped: NotRequired[list[dict[str, str]]]
+    memories: NotRequired[int]
 
 
 class SessionInfo(TypedDict):

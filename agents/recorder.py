@@ -45,6 +45,7 @@ class TurnRecorder:
         self.last_sequence: int | None = None
         self.input_tokens = 0
         self.output_tokens = 0
+        self.memories = 0  # insights recalled into the context (the route line's count)
         self.finished = False
         self.streaming = False
         self.marks: list[tuple[str, float]] = []
@@ -163,6 +164,7 @@ class TurnRecorder:
             output_tokens=self.output_tokens,
             latency_ms=int((time.monotonic() - self.started) * 1000),
             decision=decision,
+            memories=self.memories,
         )
         if decision is not None:
             await database_sync_to_async(services.turn_record)(

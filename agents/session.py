@@ -89,6 +89,7 @@ class ChatSession:
     model: str = ""
     routing: ch.RouteLine | None = None
     context_tokens: int = 0
+    memories_used: int = 0  # insights the last turn offered the model (``/history``)
     connected: bool = True
     turn_task: asyncio.Task[None] | None = None
     # Delivery bookkeeping for a socket that joined mid-turn: which turn's deltas it has seen up

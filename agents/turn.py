@@ -33,12 +33,14 @@ from agents.fanout import broadcast
 from agents.recorder import TurnRecorder
 from agents.runtime import TurnFailed, TurnOutcome, TurnPlan, run_turn
 from agents.session import AgentView, ChatSession, model_window
+from agents.tasks import schedule_extraction
 from agents.tools import Tool, ToolContext, all_tools
 from conversations import selectors as conversation_selectors
 from conversations.context import build_context
 from conversations.models import Message
 from conversations.selectors import ContextRow
 from core.errors import Conflict, InvalidInput, NotFound, TooLarge
+from memory.recall import recall_for_turn
 from providers import catalog
 from providers import services as provider_services
 from providers.adapters.base import ProviderError, ResolvedCredential
@@ -137,22 +139,29 @@ async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecor
     # 3. route (rules and health from cache; no network)
     decision = await resolve_route(chat, classification)
     recorder.mark("routed")
-    # 4. tell every socket which model will answer and why, while the database is read
-    inputs, _ = await asyncio.gather(
+    # 4. tell every socket which model will answer and why, while the database is read, the
+    # message is embedded to recall the user's memories (first: its reads go before the
+    # history's), and memory extraction is scheduled for when the conversation goes quiet
+    recalled, inputs, _, _ = await asyncio.gather(
+        recall_for_turn(user=chat.user, text=message.content),
         database_sync_to_async(load_turn_inputs)(
             chat.user, chat.conversation_id, decision.provider
         ),
         announce_route(chat, decision),
+        schedule_memory_extraction(chat),
     )
+    recorder.memories = chat.memories_used = recalled.used
     recorder.mark("loaded")
     if not decision.usable:
         recorder.decision = decision
         await recorder.emit(ch.Failure("provider_unavailable", nothing_usable_message(decision)))
         await recorder.finish("failed")
         return
-    # 5. context: system prompt + checkpoint + recent messages, within the model's window
+    # 5. context: system prompt + memory + checkpoint + recent messages, within the window
     agent = await agent_for_turn(chat, decision)
-    system_prompt = decision.system_prompt_override or agent.system_prompt
+    system_prompt = recalled.with_system_prompt(
+        decision.system_prompt_override or agent.system_prompt
+    )
     context = await build_context(
         user=chat.user,
         conversation_id=chat.conversation_id,
@@ -208,6 +217,21 @@ async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecor
         written_tokens=recorder.written_tokens,
         last_sequence=recorder.last_sequence,
     )
+
+
+async def schedule_memory_extraction(chat: ChatSession) -> None:
+    """Send the idle extraction job (at most one waits per conversation: usually a Redis
+    round trip and nothing more); never a reason to fail a turn."""
+    try:
+        await database_sync_to_async(schedule_extraction)(
+            user_id=chat.user.pk, conversation_id=chat.conversation_id
+        )
+    except Exception:
+        logger.warning(
+            "could not schedule memory extraction for conversation %s",
+            chat.conversation_id,
+            exc_info=True,
+        )
 
 
 def classify_message(chat: ChatSession, message: Message) -> Classification:

@@ -84,7 +84,7 @@ def _without_none(frame: dict[str, Any]) -> dict[str, Any]:
 
 
 def routing_info(route: ch.RouteLine) -> RoutingInfo:
-    return RoutingInfo(
+    info = RoutingInfo(
         rule=route.rule,
         reason=route.reason,
         classification=route.classification,
@@ -93,6 +93,9 @@ def routing_info(route: ch.RouteLine) -> RoutingInfo:
         failover=route.failover,
         skipped=[dict(s) for s in route.skipped],
     )
+    if route.memories:
+        info["memories"] = route.memories
+    return info
 
 
 def route_line(info: dict[str, Any]) -> ch.RouteLine:
@@ -104,6 +107,7 @@ def route_line(info: dict[str, Any]) -> ch.RouteLine:
         override=bool(info.get("override")),
         failover=bool(info.get("failover")),
         skipped=tuple(dict(s) for s in info.get("skipped", ())),
+        memories=int(info.get("memories") or 0),
     )
 
 

@@ -14,6 +14,10 @@ A Redis key per user and conversation (``memory:extract:<user>:<conversation>``)
 on the same conversation from overlapping; a run that finds it taken does nothing. Re-running
 after a crash is harmless: the mark moves only at the end, and deduplication absorbs what the
 interrupted run had already saved.
+
+Runs on idle are scheduled by the chat turn (``agents.tasks.schedule_extraction``): another key,
+``memory:extract:due:<user>:<conversation>``, says that one delayed run is already waiting, so a
+busy conversation has at most one in the broker (``extraction_due_*``).
 """
 
 from __future__ import annotations
@@ -74,6 +78,31 @@ class ExtractionOutcome:
     merged: int = 0
     preferences: int = 0
     rejected: int = 0
+    due_in: float = 0.0  # "not idle": seconds until the conversation will have been idle enough
+
+
+def _due_key(user_id: int, conversation_id: Any) -> str:
+    return f"memory:extract:due:{user_id}:{conversation_id}"
+
+
+def extraction_due_claim(*, user_id: int, conversation_id: Any, countdown: float) -> bool:
+    """Claim the one pending idle run of this conversation: True when none was pending (the
+    caller then sends the job), False when one already waits (it checks idleness when it runs,
+    and waits again if the conversation was active meanwhile). The claim outlives the countdown
+    by a margin, so a run that never came (a lost broker) lets a later turn schedule again."""
+    margin = max(60.0, countdown)
+    return bool(cache.add(_due_key(user_id, conversation_id), 1, timeout=int(countdown + margin)))
+
+
+def extraction_due_renew(*, user_id: int, conversation_id: Any, countdown: float) -> None:
+    """The pending run waits again (the conversation was active since it was scheduled)."""
+    margin = max(60.0, countdown)
+    cache.set(_due_key(user_id, conversation_id), 1, timeout=int(countdown + margin))
+
+
+def extraction_due_release(*, user_id: int, conversation_id: Any) -> None:
+    """The pending run is running: a turn that ends from now on schedules the next one."""
+    cache.delete(_due_key(user_id, conversation_id))
 
 
 def insights_extract(
@@ -117,8 +146,10 @@ def _extract(
     if not rows:
         return ExtractionOutcome(skipped="nothing new", read_through=through)
     idle = timedelta(seconds=int(settings.MOSAIC_MEMORY_EXTRACT_IDLE_SECONDS))
-    if require_idle and rows[-1].created_at > timezone.now() - idle:
-        return ExtractionOutcome(skipped="not idle", read_through=through)
+    quiet_since = timezone.now() - rows[-1].created_at
+    if require_idle and quiet_since < idle:
+        due_in = (idle - quiet_since).total_seconds()
+        return ExtractionOutcome(skipped="not idle", read_through=through, due_in=due_in)
     last_user_message = next((r for r in reversed(rows) if r.role == Message.Role.USER), None)
     if last_user_message is None:
         outcome = ExtractionOutcome(read_through=rows[-1].sequence)

@@ -1,38 +1,41 @@
-"""Celery tasks of the memory app: thin wrappers that call the services.
+"""Jobs of the memory app: thin wrappers that call the services.
 
-A plain ``shared_task`` for now; it moves onto the project's job base (attempt rows, agent logs,
-retries with backoff) when that lands. Decay is idempotent: it lowers importance once per stretch
-of time however often it runs. (Extraction's task is ``agents.tasks.extract_memories``: it needs
-routing to pick the model, and routing sits beside memory, not below it.)
+Decay is periodic (``every=``; the interval follows ``MOSAIC_MEMORY_DECAY_INTERVAL``, copied into
+django-celery-beat's tables when beat starts, where the admin can change or pause it) and
+idempotent: it lowers importance once per stretch of time however often it runs. (Extraction's
+job is ``agents.tasks.extract_memories``: it needs routing to pick the model, and routing sits
+beside memory, not below it.)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from celery import shared_task
 from django.conf import settings
 
+from core.jobs import HOUSEKEEPING_QUEUE, Every, beat_entries, job
 from memory.services import insights_decay_all
 
 DECAY_TASK = "memory.decay_insights"
 
 
-@shared_task(name=DECAY_TASK, acks_late=True, ignore_result=True)
+def _decay_interval() -> float:
+    return float(settings.MOSAIC_MEMORY_DECAY_INTERVAL)
+
+
+@job(
+    name=DECAY_TASK,
+    queue=HOUSEKEEPING_QUEUE,
+    every=Every(_decay_interval, entry="memory: decay insights"),
+)
 def decay_insights() -> int:
     """Decay every user's insights (one UPDATE per user)."""
     return insights_decay_all()
 
 
 def beat_schedule() -> dict[str, dict[str, Any]]:
-    interval = int(settings.MOSAIC_MEMORY_DECAY_INTERVAL)
-    return {
-        "memory: decay insights": {
-            "task": DECAY_TASK,
-            "schedule": float(interval),
-            "options": {"expire_seconds": interval},
-        }
-    }
+    """The memory app's periodic jobs, keyed by entry name, in Celery's beat_schedule form."""
+    return beat_entries(prefix="memory.")
 
 
 def install_beat_schedule(app: Any) -> None:

@@ -298,6 +298,16 @@ MOSAIC_MEMORY_ARCHIVE_BELOW = env.env_float(
     "MOSAIC_MEMORY_ARCHIVE_BELOW", 0.1, minimum=0.0, maximum=1.0
 )
 MOSAIC_MEMORY_DECAY_INTERVAL = env.env_int("MOSAIC_MEMORY_DECAY_INTERVAL", 86400, minimum=60)
+# Recall: each turn offers the model at most RECALL_K of the user's hot insights that score at
+# least RECALL_MIN_SCORE (cosine) against the message; an embedder slower than RECALL_TIMEOUT
+# seconds is skipped for that turn (docs/memory.md, "Memories in the chat").
+MOSAIC_MEMORY_RECALL_K = env.env_int("MOSAIC_MEMORY_RECALL_K", 5, minimum=1)
+if MOSAIC_MEMORY_RECALL_K > 100:
+    raise ImproperlyConfigured("MOSAIC_MEMORY_RECALL_K must be at most 100 (a search's k).")
+MOSAIC_MEMORY_RECALL_MIN_SCORE = env.env_float(
+    "MOSAIC_MEMORY_RECALL_MIN_SCORE", 0.2, minimum=-1.0, maximum=1.0
+)
+MOSAIC_MEMORY_RECALL_TIMEOUT = env.env_float("MOSAIC_MEMORY_RECALL_TIMEOUT", 2.0, minimum=0.01)
 # Extraction reads a conversation once it has been idle this long (seconds).
 MOSAIC_MEMORY_EXTRACT_IDLE_SECONDS = env.env_int(
     "MOSAIC_MEMORY_EXTRACT_IDLE_SECONDS", 300, minimum=0

@@ -3,8 +3,8 @@
 
 The walk reads the URL patterns themselves, so a new endpoint fails here until it is listed in
 ``OBJECT_ENDPOINTS`` (with a factory that makes bob an object it can address) or in ``EXEMPT``
-(with the reason it addresses no user's object). The socket commands get the same walk with the
-chat turn (tests/agents).
+(with the reason it addresses no user's object). The socket's frames and slash commands get the
+same walk in tests/agents/test_socket_isolation.py.
 """
 
 from __future__ import annotations
@@ -121,14 +121,14 @@ EXEMPT = {
     "providers-oauth-complete": "the caller's own OAuth flow for a provider",
     "providers-oauth-device": "the caller's own OAuth flow for a provider",
     "providers-oauth-device-poll": "the caller's own OAuth flow for a provider",
-    # Staff-only operations on the installation's job runs, schedules and queues: no user owns
-    # them; a non-staff caller gets 403 (404 for a run), covered by tests/jobs/test_jobs_api.py.
-    "jobs:run-detail": "staff-only: a job run belongs to the installation",
-    "jobs:run-retry": "staff-only: a job run belongs to the installation",
-    "jobs:schedule-pause": "staff-only: a schedule belongs to the installation",
-    "jobs:schedule-resume": "staff-only: a schedule belongs to the installation",
-    "jobs:queue-pause": "staff-only: a queue belongs to the installation",
-    "jobs:queue-resume": "staff-only: a queue belongs to the installation",
+    # Staff only: the installation's job runs, schedules and queues, nobody's object; every other
+    # user gets 404 for each of them (tests/jobs/test_jobs_api.py).
+    "jobs:run-detail": "staff only: the installation's job runs",
+    "jobs:run-retry": "staff only: the installation's job runs",
+    "jobs:schedule-pause": "staff only: the installation's schedules",
+    "jobs:schedule-resume": "staff only: the installation's schedules",
+    "jobs:queue-pause": "staff only: the installation's queues",
+    "jobs:queue-resume": "staff only: the installation's queues",
 }
 
 

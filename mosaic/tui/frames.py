@@ -49,6 +49,7 @@ class Routing:
     failover: bool = False
     fallbacks: tuple[str, ...] = ()
     classification: dict[str, Any] = field(default_factory=dict)
+    memories: int = 0  # remembered insights offered to the model with the message
 
     @classmethod
     def of(cls, data: Any) -> Routing | None:
@@ -68,6 +69,7 @@ class Routing:
                 for f in fallbacks
             ),
             classification=_dict(data.get("classification")),
+            memories=_int(data, "memories"),
         )
 
 

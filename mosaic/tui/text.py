@@ -62,6 +62,8 @@ def route_line(
     """The one line under every response: who answered, why, and what it cost."""
     who = f"{provider}:{model}" if provider else (model or "unknown model")
     bits = [f"↳ {who}", routing_label(routing)]
+    if routing is not None and routing.memories:
+        bits.append(f"{routing.memories} {'memory' if routing.memories == 1 else 'memories'}")
     if status and status != "complete":
         bits.append(status)
     if latency_ms:

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the scheduler closes "ol
 DEFAULTS = {
     "agents: end abandoned sessions": ("agents.end_abandoned_sessions", 600),
     "jobs: manage log tiers": ("jobs.manage_log_tiers", 3600),
+    "memory: decay insights": ("memory.decay_insights", 86400),
     "providers: probe provider health": ("providers.probe_provider_health", 60),
     "providers: refresh expiring OAuth tokens": ("providers.refresh_expiring_oauth", 300),
 }

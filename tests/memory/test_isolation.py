@@ -1,7 +1,7 @@
 """AC-3 / M2-007: two users, every memory path — selectors, services, search (even with the
-other user's exact vector), the agent tools, the REST API and the admin — and user A never sees,
-changes or learns of user B's memories. (The tools through a real chat turn join this test
-with the chat turn's memory work.)"""
+other user's exact vector), the agent tools (called directly, and asked for by a model in real
+chat turns over a live daphne), the memory the turn recalls, the REST API and the admin — and
+user A never sees, changes or learns of user B's memories."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -18,9 +18,12 @@ from agents.tools import ToolContext, all_tools
 from core.errors import NotFound
 from memory import selectors, services
 from memory.models import Insight, Preference
+from mosaic.fakes.base import Script, ToolUse
 from providers.adapters.base import ToolCall
+from tests.agents.chat import ChatClient, of_type
+from tests.conftest import token_for
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("local_embeddings")]
+pytestmark = pytest.mark.usefixtures("local_embeddings")
 
 SECRET = "Bob's safe code is 4471 and he hides it under the blue vase."
 
@@ -31,6 +34,7 @@ def tool(user: Any, name: str, arguments: dict[str, Any]) -> Any:
     return async_to_sync(execute_tool)(call, all_tools(), context)
 
 
+@pytest.mark.django_db
 def test_user_a_never_sees_user_bs_memories_on_any_path(
     alice: Any, bob: Any, alice_api: APIClient, staff: Any
 ) -> None:
@@ -103,3 +107,89 @@ def test_user_a_never_sees_user_bs_memories_on_any_path(
     row = Insight.objects.get(pk=bobs.pk)
     assert (row.content, row.use_count, row.user_id) == (SECRET, 0, bob.pk)
     assert Preference.objects.get(user=bob).value == "blue"
+
+
+SONNET = "anthropic:claude-sonnet-4-6"
+
+
+def tool_results_sent(request: dict[str, Any]) -> str:
+    """Every tool result a request to the fake Anthropic carried back to the model."""
+    return json.dumps(
+        [
+            block
+            for message in request["messages"]
+            if isinstance(message["content"], list)
+            for block in message["content"]
+            if block.get("type") == "tool_result"
+        ]
+    )
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+async def test_memory_tools_in_real_chat_turns_never_cross_users(
+    alice: Any,
+    bob: Any,
+    upstreams: dict[str, str],
+    live_server_factory: Any,
+    fake_anthropic: Any,
+) -> None:
+    """Bob's model saves his secret with the tools; then alice's model searches for it, reads
+    preferences and saves her own, through the same daphne: alice gets none of bob's, and each
+    save lands with its own user."""
+    server = await sync_to_async(live_server_factory)(upstreams)
+    fake_anthropic.script(
+        Script(
+            text="",
+            tool_calls=[
+                ToolUse("memory_save_insight", {"content": SECRET, "category": "fact"}),
+                ToolUse("memory_set_preference", {"key": "vase_colour", "value": "blue"}),
+            ],
+        ),
+        Script(text="Noted, Bob."),
+    )
+    bob_chat = await ChatClient.connect_url(server.ws_url, await sync_to_async(token_for)(bob))
+    await bob_chat.open(model=SONNET, agent="general")
+    frames = await bob_chat.say("Remember: my safe code is 4471, under the blue vase.")
+    assert [r["is_error"] for r in of_type(frames, "tool:result")] == [False, False]
+    await bob_chat.close()
+
+    fake_anthropic.script(
+        Script(
+            text="",
+            tool_calls=[
+                ToolUse("memory_search", {"query": "safe code under the blue vase", "k": 20}),
+                ToolUse("memory_get_preferences", {}),
+                ToolUse("memory_save_insight", {"content": "The user grows tomatoes."}),
+            ],
+        ),
+        Script(text="I know nothing about a safe."),
+    )
+    alice_chat = await ChatClient.connect_url(server.ws_url, await sync_to_async(token_for)(alice))
+    await alice_chat.open(model=SONNET, agent="general")
+    frames = await alice_chat.say("What is the safe code under the blue vase?")
+    await alice_chat.close()
+
+    results = of_type(frames, "tool:result")
+    assert [r["is_error"] for r in results] == [False, False, False]
+    assert results[0]["result"] == "No saved memories match."  # alice has none yet
+    shown = json.dumps(frames)
+    assert "4471" not in shown
+    assert "vase_colour" not in shown
+    last = fake_anthropic.chat_requests()[-1].json
+    sent_back = tool_results_sent(last)
+    assert "4471" not in sent_back
+    assert "vase_colour" not in sent_back
+    system = json.dumps(fake_anthropic.chat_requests()[-2].json.get("system"))
+    assert "4471" not in system  # recall offered none of bob's
+    assert "vase_colour" not in system
+
+    def owners() -> dict[str, int]:
+        return dict(Insight.objects.values_list("content", "user_id"))
+
+    assert await sync_to_async(owners)() == {
+        SECRET: bob.pk,
+        "The user grows tomatoes.": alice.pk,
+    }
+    prefs = await sync_to_async(lambda: list(Preference.objects.values_list("user_id", "key")))()
+    assert prefs == [(bob.pk, "vase_colour")]

@@ -23,6 +23,16 @@ def test_route_line_names_the_model_and_the_reason() -> None:
     )
 
 
+def test_route_line_counts_the_memories_the_model_was_given() -> None:
+    def line(memories: int) -> list[str]:
+        routing = Routing.of({"rule": "r", "reason": "pinned", "memories": memories})
+        return route_line(provider="anthropic", model="m", routing=routing).split(" · ")
+
+    assert line(0) == ["↳ anthropic:m", "pinned"]
+    assert line(1) == ["↳ anthropic:m", "pinned", "1 memory"]
+    assert line(3) == ["↳ anthropic:m", "pinned", "3 memories"]
+
+
 def test_routing_label_says_override_and_failover() -> None:
     assert routing_label(Routing(rule="", reason="pinned", override=True)) == "override: pinned"
     assert routing_label(Routing(rule="r", reason="x", failover=True)) == "failover: x"

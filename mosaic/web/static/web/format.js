@@ -40,6 +40,8 @@ export function routeLine({ provider, model, routing, status, latency_ms: latenc
     detail = lines.join("\n");
   }
   const extra = [];
+  const memories = routing && routing.memories;
+  if (memories) extra.push(`${memories} ${memories === 1 ? "memory" : "memories"}`);
   if (status && status !== "complete") extra.push(status);
   const took = formatLatency(latency);
   if (took) extra.push(took);
