@@ -16,11 +16,9 @@ Anything that changes which credentials exist invalidates ``usable_providers``' 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import secrets
-import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
@@ -33,18 +31,17 @@ from django.utils import timezone
 from redis.exceptions import LockError, RedisError
 
 from core.errors import Conflict, InvalidInput
-from core.redact import redact_secrets
 from providers import oauth, outbound, selectors
 from providers.adapters.base import (
     USER_BASE_URL_FAILURE,
     ErrorKind,
     Health,
-    ProviderAdapter,
     ProviderError,
     ResolvedCredential,
 )
 from providers.fields import validate_http_url
 from providers.models import CredentialKind, ProviderCredential
+from providers.probing import probe
 from providers.registry import PROVIDERS, UnknownProvider, get_adapter
 
 if TYPE_CHECKING:
@@ -196,36 +193,6 @@ def credential_delete(*, user: User, credential_id: UUID | str) -> None:
     owner_id = credential.owner_id
     credential.delete()
     transaction.on_commit(lambda: invalidate_usable(owner_id=owner_id))
-
-
-PROBE_TIMEOUT_SECONDS = 10.0
-
-
-async def probe(
-    adapter: ProviderAdapter,
-    credential: ResolvedCredential,
-    *,
-    time_limit: float = PROBE_TIMEOUT_SECONDS,
-) -> Health:
-    """One health check under a hard time limit; never raises. Its error text has credentials
-    redacted (it is stored and shown)."""
-    started = time.perf_counter()
-    try:
-        async with asyncio.timeout(time_limit):
-            health = await adapter.health_check(credential)
-            return replace(health, error=redact_secrets(health.error))
-    except TimeoutError:
-        return Health(
-            status="down",
-            latency_ms=(time.perf_counter() - started) * 1000,
-            error=f"no answer within {time_limit:g} s",
-        )
-    except Exception as exc:  # an adapter bug must not stop the other probes
-        return Health(
-            status="down",
-            latency_ms=(time.perf_counter() - started) * 1000,
-            error=redact_secrets(str(exc)) or exc.__class__.__name__,
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ RIGHT = "alice-Secret-pw-1"
 
 
 def token_attempt(password: str, username: str = "alice", forwarded: str = "") -> Any:
-    extra = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded else {}
+    extra: dict[str, Any] = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded else {}
     return APIClient().post(
         "/api/auth/token", {"username": username, "password": password}, format="json", **extra
     )
