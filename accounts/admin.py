@@ -1,6 +1,8 @@
 from django.contrib import admin
+from django.db.models import QuerySet
 
-from accounts.models import ApiToken
+from accounts import services
+from accounts.models import ApiToken, UsageLimit
 
 
 @admin.register(ApiToken)
@@ -12,9 +14,19 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     actions = ["revoke"]
 
     @admin.action(description="Revoke the selected tokens")
-    def revoke(self, request: object, queryset: object) -> None:
-        queryset.update(revoked=True)  # type: ignore[attr-defined]
+    def revoke(self, request: object, queryset: QuerySet[ApiToken]) -> None:
+        # Through the service: it also closes the chat sockets opened with these tokens.
+        services.tokens_revoke_selected(tokens=queryset)
 
     def has_add_permission(self, request: object) -> bool:
         # A token made here could never be shown to anyone: issue them through the API.
         return False
+
+
+@admin.register(UsageLimit)
+class UsageLimitAdmin(admin.ModelAdmin[UsageLimit]):
+    """Staff set chat limits per user, and the default (the row without a user)."""
+
+    list_display = ["__str__", "turns_per_minute", "concurrent_turns", "tokens_per_day"]
+    search_fields = ["user__username"]
+    autocomplete_fields = ["user"]

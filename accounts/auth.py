@@ -10,7 +10,8 @@ from django.http import HttpRequest
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from accounts.selectors import user_for_token
+from accounts.selectors import token_for_raw, user_for_token
+from accounts.socket_access import TOKEN_ID_SCOPE_KEY
 
 
 def bearer_from_header(value: str) -> str | None:
@@ -38,10 +39,14 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
 
 class BearerTokenWebsocketMiddleware:
-    """Sets ``scope["user"]`` from an ``Authorization: Bearer`` header when there is one.
+    """Sets ``scope["user"]`` for a socket: from an ``Authorization: Bearer`` header when there is
+    one (and the token's id, for ``accounts.socket_access``), else from the session cookie that
+    Channels' session/auth middleware around this one read, but only with an ``Origin`` header.
 
-    Runs inside Channels' session/auth middleware, so a browser's session cookie still works;
-    a bearer header, when present, decides.
+    Every browser sends ``Origin`` on a WebSocket handshake, and ``asgi.BrowserOriginValidator``
+    checks it against ALLOWED_HOSTS; a client that sends none is not a browser page and must
+    authenticate with a token, so a cookie without an Origin is not accepted
+    (docs/websocket-protocol.md).
     """
 
     def __init__(self, app: Any) -> None:
@@ -53,8 +58,12 @@ class BearerTokenWebsocketMiddleware:
             header = headers.get(b"authorization", b"").decode("latin-1")
             if header:
                 raw = bearer_from_header(header)
-                user = await database_sync_to_async(user_for_token)(raw) if raw else None
-                scope = {**scope, "user": user or AnonymousUser()}
+                token = await database_sync_to_async(token_for_raw)(raw) if raw else None
+                scope = {**scope, "user": token.user if token else AnonymousUser()}
+                if token is not None:
+                    scope[TOKEN_ID_SCOPE_KEY] = token.pk
+            elif b"origin" not in headers:
+                scope = {**scope, "user": AnonymousUser()}
         return await self.app(scope, receive, send)
 
 

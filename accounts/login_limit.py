@@ -1,7 +1,8 @@
 """How many failed sign-ins an account and a client address get: the password-guessing brake.
 
-Used by the web sign-in (``mosaic.web``); any other login path can call the same three
-functions. Failures are counted in Redis (the cache, so every server process sees the same
+Used by every way to sign in: the web page (``mosaic.web``), ``POST /api/auth/token``
+(``accounts.services.token_issue``), and Django's own login pages, the admin's and the
+browsable API's (wrapped with ``limit_login_attempts`` in ``mosaic/urls.py``). Failures are counted in Redis (the cache, so every server process sees the same
 numbers) in fixed windows of ``MOSAIC_LOGIN_WINDOW_SECONDS``, separately per account and per
 client address:
 
@@ -19,28 +20,30 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from rest_framework.request import Request
 
-from core.errors import MosaicError
+from core.errors import RateLimited
 
 _PREFIX = "login-failures"
 
 
-class TooManyLoginAttempts(MosaicError):
+class TooManyLoginAttempts(RateLimited):
     """Too many failed sign-ins for this account or address; ``retry_after`` is in seconds."""
-
-    code = "rate_limited"
-    retryable = True
 
     def __init__(self, retry_after: int) -> None:
         minutes = max(1, -(-retry_after // 60))
         super().__init__(
             f"Too many failed sign-in attempts. Try again in {minutes} minute"
-            f"{'s' if minutes != 1 else ''}."
+            f"{'s' if minutes != 1 else ''}.",
+            retry_after=retry_after,
         )
-        self.retry_after = retry_after
 
 
 def _window() -> tuple[int, int]:
@@ -86,3 +89,37 @@ def login_success_record(*, username: str, client_ip: str) -> None:
     that guesses at many accounts stays limited even if one of its people signs in)."""
     window, _ = _window()
     cache.delete(_account_key(username, window))
+
+
+def client_address(request: HttpRequest | Request) -> str:
+    """The client's address: ``REMOTE_ADDR``, which daphne takes from ``X-Forwarded-For`` only
+    when ``MOSAIC_BEHIND_PROXY`` is on (otherwise anyone could claim any address)."""
+    return str(request.META.get("REMOTE_ADDR") or "")
+
+
+def limit_login_attempts(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Wrap one of Django's login views (a form with ``username``; a redirect on success) with
+    the limits above: a refused attempt gets a 429 with ``Retry-After`` before any password is
+    checked; a failure is counted, a success clears the account's count."""
+
+    @wraps(view)
+    def limited(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.method != "POST":
+            return view(request, *args, **kwargs)
+        username = str(request.POST.get("username", ""))[:150]
+        client_ip = client_address(request)
+        try:
+            login_limit_check(username=username, client_ip=client_ip)
+        except TooManyLoginAttempts as exc:
+            refused = HttpResponse(exc.message, status=429, content_type="text/plain")
+            refused.headers["Retry-After"] = str(exc.retry_after)
+            return refused
+        response = view(request, *args, **kwargs)
+        signed_in = request.user.is_authenticated and response.status_code in (301, 302, 303)
+        if signed_in:
+            login_success_record(username=username, client_ip=client_ip)
+        else:
+            login_failure_record(username=username, client_ip=client_ip)
+        return response
+
+    return limited

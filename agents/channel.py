@@ -275,6 +275,8 @@ class Failure:
     code: str
     message: str
     retryable: bool = False
+    # Seconds to wait before asking again, when the refusal says (``rate_limited``).
+    retry_after: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

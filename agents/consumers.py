@@ -8,9 +8,12 @@ import json
 import logging
 from typing import Any, ClassVar
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from accounts.selectors import socket_access_valid
+from accounts.socket_access import TOKEN_ID_SCOPE_KEY
 from agents import channel as ch
 from agents import events, fanout, gateway, ws_adapter
 from agents.protocol import parse_client_frame
@@ -48,7 +51,21 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         except MosaicError as exc:
             await self.deliver(events.failure_for(exc))
             return
-        await gateway.receive(self.chat, ws_adapter.decode(frame))
+        command = ws_adapter.decode(frame)
+        if isinstance(command, ch.PostMessage) and not await self.access_still_valid():
+            # Revoked, expired or deactivated since connect (and the close sent through
+            # accounts.socket_access was missed): no turn, and the socket goes.
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        await gateway.receive(self.chat, command)
+
+    async def access_still_valid(self) -> bool:
+        assert self.chat is not None
+        return bool(
+            await database_sync_to_async(socket_access_valid)(
+                user_id=self.chat.user.pk, token_id=self.scope.get(TOKEN_ID_SCOPE_KEY)
+            )
+        )
 
     # --- the ChannelAdapter side ---------------------------------------------------------------
 

@@ -10,6 +10,7 @@ for HTTP.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -17,14 +18,15 @@ from typing import Any
 
 from agents import channel as ch
 from conversations.models import Conversation, Message
-from core.errors import MosaicError
+from core.errors import MosaicError, RateLimited
 from routing.decision import RoutingDecision
 
 INTERNAL_ERROR = "Something went wrong on the server; your message is saved."
 
 
 def failure_for(exc: MosaicError) -> ch.Failure:
-    return ch.Failure(exc.code, exc.message, exc.retryable)
+    retry_after = math.ceil(exc.retry_after) if isinstance(exc, RateLimited) else None
+    return ch.Failure(exc.code, exc.message, exc.retryable, retry_after)
 
 
 def internal_failure(message: str = INTERNAL_ERROR) -> ch.Failure:

@@ -11,6 +11,7 @@ into the adapter.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 from channels.db import database_sync_to_async
 
 from agents import channel as ch
-from agents import events, fanout, live, selectors, services
+from agents import events, fanout, limits, live, selectors, services
 from agents.commands import run_command
 from agents.models import AgentConfig
 from agents.session import AgentView, ChatSession
@@ -56,7 +57,7 @@ async def receive(chat: ChatSession, command: ch.Inbound) -> None:
         if isinstance(command, ch.OpenConversation):
             await open_conversation(chat, command)
         elif isinstance(command, ch.PostMessage):
-            await handle_user_message(chat, command)
+            await post_message(chat, command)
         elif isinstance(command, ch.RunCommand):
             await chat.deliver(await run_command(chat, command.command, command.args or {}))
         elif isinstance(command, ch.CancelTurn):
@@ -89,6 +90,30 @@ async def on_cancel_request(chat: ChatSession) -> None:
 
 
 # --- the commands ----------------------------------------------------------------------------------
+
+# The tasks that hold a turn's slot until it ends (a reference, so that they are not collected).
+_slot_holders: set[asyncio.Task[None]] = set()
+
+
+async def post_message(chat: ChatSession, post: ch.PostMessage) -> None:
+    """A message, within the user's limits (``agents.limits``: refused before it is stored)."""
+    if chat.conversation_id is None:
+        await handle_user_message(chat, post)  # refuses it: no conversation is open
+        return
+    slot = await limits.admit_turn(chat.user, chat.conversation_id)
+    before = chat.turn_task
+    try:
+        await handle_user_message(chat, post)
+    except BaseException:
+        await asyncio.shield(slot.release())
+        raise
+    turn = chat.turn_task
+    if turn is None or turn is before:  # a resend of a message already answered
+        await slot.release()
+        return
+    holder = asyncio.create_task(slot.hold_while(turn))
+    _slot_holders.add(holder)
+    holder.add_done_callback(_slot_holders.discard)
 
 
 @dataclass

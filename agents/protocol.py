@@ -9,12 +9,12 @@ translates them to and from the canonical channel types (``agents/channel.py``).
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from core import untrusted_json
 from core.errors import InvalidInput, TooLarge
 
 PROTOCOL_VERSION = 1
@@ -87,7 +87,10 @@ def parse_client_frame(text: str | None, *, limit: int) -> ClientFrame:
     if len(text) > max_bytes or len(text.encode("utf-8", "surrogatepass")) > max_bytes:
         raise TooLarge(f"The frame is larger than the {limit // 1024} KB limit.")
     try:
-        data = json.loads(text)
+        # Also refuses NUL characters (PostgreSQL cannot store them) and deep nesting.
+        data = untrusted_json.loads(text)
+    except untrusted_json.UntrustedJsonError as exc:
+        raise FrameError("invalid_frame", exc.message) from None
     except ValueError:
         raise FrameError("invalid_json", "The frame is not valid JSON.") from None
     if not isinstance(data, dict):
@@ -234,6 +237,7 @@ class ErrorFrame(TypedDict):
     code: str
     message: str
     retryable: bool
+    retry_after: NotRequired[int]
 
 
 class Pong(TypedDict):

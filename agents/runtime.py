@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -29,6 +30,8 @@ from providers.adapters.base import (
     ToolCall,
     Usage,
 )
+
+logger = logging.getLogger("mosaic.runtime")
 
 TOOL_TIMEOUT = 60.0
 MAX_TOOL_RESULT_CHARS = 50_000
@@ -112,6 +115,20 @@ class TurnSink(Protocol):
     async def tool_finished(self, outcome: ToolOutcome) -> None: ...
 
 
+def shown_to_user(error: ProviderError, credential: ResolvedCredential) -> ProviderError:
+    """What the user is told of a provider failure. With their own credential, the upstream's
+    words (credentials redacted); through their own base URL, one sentence for every failure;
+    with the installation's credential, only the kind of failure: what the upstream says about
+    the operator's key or account is the operator's business (logged)."""
+    if credential.user_base_url:
+        logger.info("%s failed through a user's base URL: %s", error.provider, error.message)
+        return error.for_users_of_their_own_base_url()
+    if credential.source != "system":
+        return error
+    logger.warning("%s failed with the system credential: %s", error.provider, error.message)
+    return error.for_users_of_system_credential()
+
+
 class TurnFailed(Exception):
     """The provider failed; ``started`` says whether anything had been streamed to the user."""
 
@@ -150,7 +167,9 @@ async def run_turn(
         except ProviderError as error:
             if step.produced_output:
                 await sink.step_finished(step, "failed")
-            raise TurnFailed(error, started=started or step.produced_output) from error
+            raise TurnFailed(
+                shown_to_user(error, credential), started=started or step.produced_output
+            ) from error
         except asyncio.CancelledError:
             await asyncio.shield(sink.step_finished(step, "cancelled"))
             raise

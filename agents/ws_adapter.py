@@ -257,9 +257,12 @@ def encode(event: ch.Outbound) -> ServerFrame | None:
             result["data"] = event.data
         return result
     if isinstance(event, ch.Failure):
-        return ErrorFrame(
+        error = ErrorFrame(
             type="error", code=event.code, message=event.message, retryable=event.retryable
         )
+        if event.retry_after is not None:
+            error["retry_after"] = event.retry_after
+        return error
     if isinstance(event, ch.Pong):
         return Pong(type="pong")
     return None  # Typing, MessageEdited, MessageRedacted, Reaction: not in v1
@@ -320,7 +323,9 @@ def event(frame: dict[str, Any]) -> ch.Outbound:
     if kind == "command:result":
         return ch.CommandAnswered(frame["command"], frame["ok"], frame["output"], frame.get("data"))
     if kind == "error":
-        return ch.Failure(frame["code"], frame["message"], frame["retryable"])
+        return ch.Failure(
+            frame["code"], frame["message"], frame["retryable"], frame.get("retry_after")
+        )
     if kind == "pong":
         return ch.Pong()
     raise ValueError(f"not a v1 server frame: {kind!r}")

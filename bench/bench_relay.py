@@ -190,6 +190,9 @@ def main() -> None:
             ANTHROPIC_BASE_URL=base_url,
             ANTHROPIC_API_KEY="bench",
             LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+            # One user sends every turn: measure the relay, not the per-user limits.
+            MOSAIC_TURNS_PER_MINUTE="0",
+            MOSAIC_CONCURRENT_TURNS="0",
         )
         daphne = subprocess.Popen(
             [

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import html
 import uuid
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum
 
 from conversations.models import Conversation, Message
 from core.errors import InvalidInput, NotFound
@@ -79,6 +80,15 @@ def has_reply_after(*, user: User, message: Message) -> bool:
         sequence__gt=message.sequence,
         role__in=[Message.Role.ASSISTANT, Message.Role.TOOL_CALL],
     ).exists()
+
+
+def tokens_used_since(*, user: User, conversation_id: Any, since: datetime.datetime) -> int:
+    """Input plus output tokens of the answers in one of the user's conversations since
+    ``since`` (what a turn cost, for the daily token limit)."""
+    totals = Message.objects.filter(
+        conversation_id=conversation_id, conversation__owner=user, created_at__gte=since
+    ).aggregate(input=Sum("input_tokens"), output=Sum("output_tokens"))
+    return int(totals["input"] or 0) + int(totals["output"] or 0)
 
 
 class ContextRow(NamedTuple):

@@ -15,7 +15,7 @@ from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from accounts.auth import BearerTokenWebsocketMiddleware  # noqa: E402
-from mosaic.web.session_sockets import SessionEndMiddleware  # noqa: E402
+from accounts.socket_access import AccessEndMiddleware  # noqa: E402
 from mosaic.ws_urls import websocket_urlpatterns  # noqa: E402
 
 
@@ -24,7 +24,8 @@ class BrowserOriginValidator(OriginValidator):  # type: ignore[misc]
 
     The Origin check defends cookie-authenticated browser sockets against cross-site hijacking.
     Terminal clients send no Origin and must authenticate with a bearer token, which a foreign
-    page cannot attach, so refusing them (Channels' default) would protect nothing.
+    page cannot attach, so refusing them (Channels' default) would protect nothing; a socket
+    without an Origin is never authenticated by its cookie (``BearerTokenWebsocketMiddleware``).
     """
 
     def valid_origin(self, parsed_origin: object) -> bool:
@@ -41,8 +42,9 @@ application = ProtocolTypeRouter(
         "websocket": BrowserOriginValidator(
             AuthMiddlewareStack(
                 BearerTokenWebsocketMiddleware(
-                    # A logout ends the sockets of that browser session (docs/web.md).
-                    SessionEndMiddleware(URLRouter(websocket_urlpatterns))
+                    # A logout, a revoked token or a deactivated user ends the sockets that came
+                    # in with them (accounts/socket_access.py).
+                    AccessEndMiddleware(URLRouter(websocket_urlpatterns))
                 )
             ),
             # A pattern without scheme matches the host on any port, as ALLOWED_HOSTS does.

@@ -1,13 +1,16 @@
 """daphne as Mosaic runs it: ``python -m mosaic.serve [daphne's options] mosaic.asgi:application``.
 
-Two things differ from plain ``daphne``:
+Four things differ from plain ``daphne``:
 
 - the WebSocket size limit is ``MOSAIC_WEBSOCKET_MAX_BYTES`` (default 1 MiB; daphne's own option
   still wins when given). A frame up to that size reaches the chat consumer, which answers one
   over ``MOSAIC_MAX_MESSAGE_BYTES`` with a ``too_large`` error and keeps the socket;
 - a frame over it is refused the way RFC 6455 says: a close frame with code 1009 ("message too
   big") and a reason. Daphne leaves autobahn's default of dropping the TCP connection, which a
-  client sees as a reset with no explanation.
+  client sees as a reset with no explanation;
+- ``--proxy-headers`` (the client's address from ``X-Forwarded-For``) is on exactly when
+  ``MOSAIC_BEHIND_PROXY`` is;
+- the access log has credentials in query strings redacted (``core.redact``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Any
 
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
+
+from core.redact import redact_secrets
 
 
 class MosaicServer(Server):  # type: ignore[misc]
@@ -32,6 +37,14 @@ class MosaicServer(Server):  # type: ignore[misc]
     def _close_instead_of_drop(self) -> None:
         self.ws_factory.setProtocolOptions(failByDrop=False)
 
+    def log_action(self, protocol: str, action: str, details: dict[str, Any]) -> None:
+        # A client may put a token in the query string (refused: only the Authorization header
+        # authenticates), but the access log would keep it: it is written with it redacted.
+        path = details.get("path")
+        if isinstance(path, str):
+            details = {**details, "path": redact_secrets(path)}
+        super().log_action(protocol, action, details)
+
 
 class MosaicCommandLine(CommandLineInterface):  # type: ignore[misc]
     server_class = MosaicServer
@@ -40,13 +53,28 @@ class MosaicCommandLine(CommandLineInterface):  # type: ignore[misc]
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mosaic.settings")
         from django.conf import settings
 
-        limit = str(settings.MOSAIC_WEBSOCKET_MAX_BYTES)
-        extra = []
-        if not any(a.startswith("--websocket-max-message-size") for a in args):
-            extra += ["--websocket-max-message-size", limit]
-        if not any(a.startswith("--websocket-max-frame-size") for a in args):
-            extra += ["--websocket-max-frame-size", limit]
-        return super().run([*extra, *args])
+        return super().run(
+            daphne_arguments(
+                args,
+                max_bytes=settings.MOSAIC_WEBSOCKET_MAX_BYTES,
+                behind_proxy=settings.MOSAIC_BEHIND_PROXY,
+            )
+        )
+
+
+def daphne_arguments(args: list[str], *, max_bytes: int, behind_proxy: bool) -> list[str]:
+    """daphne's arguments with Mosaic's defaults added where ``args`` does not set them."""
+    limit = str(max_bytes)
+    extra = []
+    if not any(a.startswith("--websocket-max-message-size") for a in args):
+        extra += ["--websocket-max-message-size", limit]
+    if not any(a.startswith("--websocket-max-frame-size") for a in args):
+        extra += ["--websocket-max-frame-size", limit]
+    # The client's address from X-Forwarded-For only behind a proxy that sets it
+    # (MOSAIC_BEHIND_PROXY); otherwise every client could name its own address.
+    if behind_proxy and "--proxy-headers" not in args:
+        extra.append("--proxy-headers")
+    return [*extra, *args]
 
 
 def main() -> None:

@@ -257,7 +257,7 @@ def _process_specs(host: str, port: int, concurrency: int) -> list[Any]:
 
     python = sys.executable
     # daphne with Mosaic's WebSocket limit (mosaic/serve.py)
-    daphne = [python, "-m", "mosaic.serve", "-b", host, "-p", str(port), "--proxy-headers"]
+    daphne = [python, "-m", "mosaic.serve", "-b", host, "-p", str(port)]
     celery = [python, "-m", "celery", "-A", "mosaic"]
     return [
         ProcessSpec("web", [*daphne, "mosaic.asgi:application"]),

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.RefuseNulCharactersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -231,9 +232,18 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.http_errors.handle_exception",
+    # DRF's JSON parser, refusing NUL characters and deep nesting with a 400 (core/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.CheckedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    # Throttles key on REMOTE_ADDR, never on X-Forwarded-For (which any client can send): behind
+    # a proxy (MOSAIC_BEHIND_PROXY), daphne itself sets REMOTE_ADDR from the proxy's header.
+    "NUM_PROXIES": 0,
     "DEFAULT_THROTTLE_RATES": {"auth": env.env_str("MOSAIC_AUTH_RATE", "20/min")},
 }
 SPECTACULAR_SETTINGS = {
@@ -270,6 +280,10 @@ OLLAMA_BASE_URL = env.env_url("OLLAMA_BASE_URL", OLLAMA_DEFAULT_BASE_URL, scheme
 OLLAMA_CONFIGURED = bool(env.env_str("OLLAMA_BASE_URL"))
 OLLAMA_API_KEY = env.env_str("OLLAMA_API_KEY")
 
+# Hosts (``host`` or ``host:port``; ``*`` for any) that users' own credentials may name as their
+# base URL although they resolve to private or loopback addresses (providers/outbound.py).
+# Empty: users' base URLs must resolve to public addresses only.
+MOSAIC_USER_BASE_URL_HOSTS = env.env_list("MOSAIC_USER_BASE_URL_HOSTS", [])
 MOSAIC_PROVIDER_HEALTH_INTERVAL = env.env_int("MOSAIC_PROVIDER_HEALTH_INTERVAL", 60, minimum=5)
 MOSAIC_PROVIDER_TIMEOUT = env.env_float("MOSAIC_PROVIDER_TIMEOUT", 120.0, minimum=0.1)
 MOSAIC_DEFAULT_MODEL = env.env_str("MOSAIC_DEFAULT_MODEL", "anthropic:claude-sonnet-4-6")
@@ -326,6 +340,11 @@ if MOSAIC_WEBSOCKET_MAX_BYTES < MOSAIC_MAX_MESSAGE_BYTES + 4096:
         "MOSAIC_WEBSOCKET_MAX_BYTES must be at least MOSAIC_MAX_MESSAGE_BYTES + 4096 (a message "
         "and the frame around it)."
     )
+# Per-user limits on chat turns (agents/limits.py); staff override them per user, or for
+# everyone, in the admin (Accounts, Usage limits). 0 means no limit.
+MOSAIC_TURNS_PER_MINUTE = env.env_int("MOSAIC_TURNS_PER_MINUTE", 20, minimum=0)
+MOSAIC_CONCURRENT_TURNS = env.env_int("MOSAIC_CONCURRENT_TURNS", 3, minimum=0)
+MOSAIC_TOKENS_PER_DAY = env.env_int("MOSAIC_TOKENS_PER_DAY", 0, minimum=0)
 MOSAIC_CONTEXT_THRESHOLD = env.env_float("MOSAIC_CONTEXT_THRESHOLD", 0.8, minimum=0.1, maximum=1.0)
 # After a turn that brings the context to this share of the window, a job writes the checkpoint
 # in the background (docs/jobs.md); at MOSAIC_CONTEXT_THRESHOLD or above it is never due first.
@@ -344,9 +363,12 @@ CSRF_COOKIE_SECURE = env.env_bool("CSRF_COOKIE_SECURE", SECURE_SSL_REDIRECT)
 SECURE_HSTS_SECONDS = env.env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env.env_bool("SECURE_HSTS_PRELOAD", False)
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env.env_bool("MOSAIC_BEHIND_PROXY", False) else None
-)
+# Behind a reverse proxy: trust its X-Forwarded-Proto, and (`mosaic run` starts daphne with
+# --proxy-headers) take the client's address from its X-Forwarded-For. Off by default: without a
+# proxy that sets these headers, any client could claim any address and walk past the login
+# limits. The proxy must overwrite X-Forwarded-For, not append to it (docs/operations.md).
+MOSAIC_BEHIND_PROXY = env.env_bool("MOSAIC_BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if MOSAIC_BEHIND_PROXY else None
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 

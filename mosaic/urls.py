@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth.views import LoginView, LogoutView
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from drf_spectacular.utils import extend_schema
@@ -9,7 +10,8 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from accounts.api import MeApi, TokenIssueApi
+from accounts.api import MeApi, TokenApi, TokenDetailApi, TokenListApi
+from accounts.login_limit import limit_login_attempts
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -63,11 +65,28 @@ admin.site.index_title = "Mosaic"
 # breadcrumbs link every app.
 admin.site.enable_nav_sidebar = False
 
+# The browsable API's login and logout (what ``rest_framework.urls`` has), with the login limited
+# like every other way to sign in (accounts/login_limit.py).
+api_auth_urls = (
+    [
+        path(
+            "login/",
+            limit_login_attempts(LoginView.as_view(template_name="rest_framework/login.html")),
+            name="login",
+        ),
+        path("logout/", LogoutView.as_view(), name="logout"),
+    ],
+    "rest_framework",
+)
+
 urlpatterns = [
+    path("admin/login/", limit_login_attempts(admin.site.login), name="admin-login"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/", ApiRoot.as_view(), name="api-root"),
-    path("api/auth/token", TokenIssueApi.as_view(), name="auth-token"),
+    path("api/auth/token", TokenApi.as_view(), name="auth-token"),
+    path("api/auth/tokens", TokenListApi.as_view(), name="auth-tokens"),
+    path("api/auth/tokens/<int:token_id>", TokenDetailApi.as_view(), name="auth-token-detail"),
     path("api/auth/me", MeApi.as_view(), name="auth-me"),
     path("api/", include("conversations.urls")),
     path("api/", include("agents.urls")),
@@ -77,6 +96,6 @@ urlpatterns = [
     path("api/", include("jobs.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api-auth/", include("rest_framework.urls")),
+    path("api-auth/", include(api_auth_urls)),
     path("", include("mosaic.web.urls")),
 ]

@@ -25,9 +25,9 @@ from django.utils import timezone
 from providers import selectors, services
 from providers.adapters.base import Health, ProviderError, ResolvedCredential
 from providers.models import HealthState, ProviderHealth
+from providers.probing import PROBE_TIMEOUT_SECONDS, probe
 from providers.registry import PROVIDERS, get_adapter
 from providers.selectors import HEALTH_CACHE_KEY, HealthStatus, health_cache_timeout
-from providers.services import PROBE_TIMEOUT_SECONDS, probe
 
 NOT_PROBED = "not probed: the installation has no credential for it"
 

@@ -16,12 +16,10 @@ Anything that changes which credentials exist invalidates ``usable_providers``' 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import secrets
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
@@ -33,16 +31,17 @@ from django.utils import timezone
 from redis.exceptions import LockError, RedisError
 
 from core.errors import Conflict, InvalidInput
-from providers import oauth, selectors
+from providers import oauth, outbound, selectors
 from providers.adapters.base import (
+    USER_BASE_URL_FAILURE,
     ErrorKind,
     Health,
-    ProviderAdapter,
     ProviderError,
     ResolvedCredential,
 )
 from providers.fields import validate_http_url
 from providers.models import CredentialKind, ProviderCredential
+from providers.probing import probe
 from providers.registry import PROVIDERS, UnknownProvider, get_adapter
 
 if TYPE_CHECKING:
@@ -85,12 +84,15 @@ def _check_provider(provider: str) -> None:
 
 
 def _check_base_url(base_url: str) -> None:
+    """A base URL a user sets: an http(s) URL that ``providers.outbound`` allows."""
     if not base_url:
         return
     try:
         validate_http_url(base_url)
     except ValidationError:
         raise CredentialInvalid("base_url must be an http:// or https:// URL.") from None
+    if not outbound.user_base_url_allowed(base_url):
+        raise CredentialInvalid(outbound.REFUSED)
 
 
 def invalidate_usable(*, owner_id: int | None) -> None:
@@ -193,34 +195,6 @@ def credential_delete(*, user: User, credential_id: UUID | str) -> None:
     transaction.on_commit(lambda: invalidate_usable(owner_id=owner_id))
 
 
-PROBE_TIMEOUT_SECONDS = 10.0
-
-
-async def probe(
-    adapter: ProviderAdapter,
-    credential: ResolvedCredential,
-    *,
-    time_limit: float = PROBE_TIMEOUT_SECONDS,
-) -> Health:
-    """One health check under a hard time limit; never raises."""
-    started = time.perf_counter()
-    try:
-        async with asyncio.timeout(time_limit):
-            return await adapter.health_check(credential)
-    except TimeoutError:
-        return Health(
-            status="down",
-            latency_ms=(time.perf_counter() - started) * 1000,
-            error=f"no answer within {time_limit:g} s",
-        )
-    except Exception as exc:  # an adapter bug must not stop the other probes
-        return Health(
-            status="down",
-            latency_ms=(time.perf_counter() - started) * 1000,
-            error=str(exc) or exc.__class__.__name__,
-        )
-
-
 @dataclass(frozen=True, slots=True)
 class CredentialTestResult:
     provider: str
@@ -240,6 +214,12 @@ def credential_test(*, user: User, credential_id: UUID | str) -> CredentialTestR
         health = async_to_sync(probe)(
             get_adapter(credential.provider), resolved, time_limit=TEST_TIMEOUT_SECONDS
         )
+        if health.status != "healthy" and resolved.user_base_url:
+            # Through the user's own base URL: one answer for every failure
+            # (providers/outbound.py).
+            health = replace(
+                health, status="down", error=f"{credential.provider} {USER_BASE_URL_FAILURE}"
+            )
     error = "" if health.status != "down" else health.error[:2000]
     ProviderCredential.objects.filter(pk=credential.pk).update(last_error=error)
     return CredentialTestResult(credential.provider, health)
@@ -287,14 +267,23 @@ def credential_admin_save(
 
 def _resolved(credential: ProviderCredential, *, source: str) -> ResolvedCredential:
     base_url = credential.base_url or selectors.provider_base_url(credential.provider)
+    # A user's own base URL is checked again at each use (its name may resolve elsewhere now).
+    users_own = source == "user" and bool(credential.base_url)
+    if users_own and not outbound.user_base_url_allowed(credential.base_url):
+        raise ProviderError(
+            ErrorKind.BAD_REQUEST, outbound.REFUSED, provider=credential.provider, retryable=False
+        )
     if credential.kind == CredentialKind.OAUTH:
         return ResolvedCredential(
             access_token=credential.access_token,
             base_url=base_url,
             extra_headers=oauth.api_headers(credential.provider),
             source=source,
+            user_base_url=users_own,
         )
-    return ResolvedCredential(api_key=credential.api_key, base_url=base_url, source=source)
+    return ResolvedCredential(
+        api_key=credential.api_key, base_url=base_url, source=source, user_base_url=users_own
+    )
 
 
 def _touch(credential: ProviderCredential) -> None:

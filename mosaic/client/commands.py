@@ -367,12 +367,63 @@ def cmd_login(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_logout(args: argparse.Namespace) -> int:
+    """Revoke the stored token on the server (closing the sockets opened with it), then forget
+    it here. A token the server no longer accepts is forgotten all the same."""
+    config = client_config.load()
+    if not config.token:
+        print("You are not logged in.")
+        return 0
+    revoked = True
+    try:
+        ApiClient(config.server.rstrip("/"), config.token).request("DELETE", "/api/auth/token")
+    except ClientError as exc:
+        if "did not accept your credentials" not in str(exc):  # a 401: no longer valid
+            raise CommandError(f"could not log out: {exc}; the token is still stored.") from None
+        revoked = False
+    client_config.save(client_config.ClientConfig(server=config.server))
+    done = "Token revoked and forgotten" if revoked else "The server no longer accepted the token"
+    print(f"{done}; logged out of {config.server}.")
+    return 0
+
+
+def cmd_tokens(args: argparse.Namespace) -> int:
+    tokens = _call(_client(args), "GET", "/api/auth/tokens")
+    rows = [
+        [
+            str(t["id"]),
+            t["name"],
+            f"{t['prefix']}…",
+            t["state"] + (" (this one)" if t["current"] else ""),
+            (t["last_used_at"] or "-")[:16].replace("T", " "),
+            t["expires_at"][:10],
+        ]
+        for t in tokens
+    ]
+    print(_table(rows, ["ID", "NAME", "TOKEN", "STATE", "LAST USED", "EXPIRES"]))
+    return 0
+
+
+def cmd_tokens_revoke(args: argparse.Namespace) -> int:
+    _call(_client(args), "DELETE", f"/api/auth/tokens/{args.id}")
+    print(f"Token {args.id} revoked.")
+    return 0
+
+
 def _register_login(sub: Any) -> None:
     p = sub.add_parser("login", help="log in to a Mosaic server and store the token")
     p.add_argument("--server", help="server URL, e.g. http://127.0.0.1:8000")
     p.add_argument("--username")
     p.add_argument("--password-stdin", action="store_true")
     p.set_defaults(func=cmd_login)
+    p = sub.add_parser("logout", help="revoke the stored token and forget it")
+    p.set_defaults(func=cmd_logout)
+    p = sub.add_parser("tokens", help="list your API tokens, or revoke one")
+    p.set_defaults(func=cmd_tokens)
+    tokens_sub = p.add_subparsers(dest="tokens_command", metavar="ACTION")
+    revoke = tokens_sub.add_parser("revoke", help="revoke one of your tokens by its id")
+    revoke.add_argument("id", type=int)
+    revoke.set_defaults(func=cmd_tokens_revoke)
 
 
 # --- registration --------------------------------------------------------------------------------

@@ -173,7 +173,20 @@ class FakeOpenAI(FakeUpstream):
                 },
             )
         if self.api_keys is not None and token not in self.api_keys:
-            return self.error_response(401)
+            # The real API quotes the refused key back (partly masked); quoting it whole is the
+            # harder case for Mosaic, which must never pass it on.
+            return self.error_response(
+                401,
+                {
+                    "error": {
+                        "message": f"Incorrect API key provided: {token}. You can find your API "
+                        "key at https://platform.openai.com/account/api-keys.",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "invalid_api_key",
+                    }
+                },
+            )
         return None
 
     async def _before(self, request: web.Request, script: Script) -> web.StreamResponse | None:

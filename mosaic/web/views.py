@@ -23,6 +23,7 @@ from django.utils.safestring import mark_safe
 from accounts.auth import acting_user
 from accounts.login_limit import (
     TooManyLoginAttempts,
+    client_address,
     login_failure_record,
     login_limit_check,
     login_success_record,
@@ -62,10 +63,6 @@ def with_content_security_policy(view: View) -> View:
         return response
 
     return wrapped
-
-
-def client_address(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "")
 
 
 class SignInView(LoginView):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from core.errors import UpstreamError
+from core.redact import redact_secrets
 
 # --- normalised stream events ------------------------------------------------------------------
 
@@ -74,10 +75,27 @@ _RETRYABLE = {
 }
 
 
+_GENERIC_BY_KIND = {
+    ErrorKind.AUTH: "refused the server's credentials; tell an administrator.",
+    ErrorKind.RATE_LIMIT: "is rate limiting this server; try again shortly.",
+    ErrorKind.OVERLOADED: "is overloaded; try again shortly.",
+    ErrorKind.TIMEOUT: "did not answer in time.",
+    ErrorKind.BAD_REQUEST: "refused the request.",
+    ErrorKind.UNAVAILABLE: "cannot be reached right now.",
+    ErrorKind.INTERRUPTED: "broke off its answer.",
+}
+
+
+USER_BASE_URL_FAILURE = "could not be used through this credential's base URL."
+
+
 class ProviderError(UpstreamError):
     """Any failure talking to a provider, classified so callers know whether to retry.
 
     Its ``code`` is ``provider_<kind>`` (``provider_rate_limit``, ``provider_timeout``, …).
+    The message is the upstream's words with anything shaped like a credential redacted (an
+    upstream may quote back the key it refused); ``for_users_of_system_credential`` gives the
+    one-sentence version that users of the installation's own key see.
     """
 
     def __init__(
@@ -90,12 +108,40 @@ class ProviderError(UpstreamError):
         retry_after: float | None = None,
         retryable: bool | None = None,
     ) -> None:
-        super().__init__(message, code=f"provider_{kind.value}")
+        super().__init__(redact_secrets(message), code=f"provider_{kind.value}")
         self.kind = kind
         self.provider = provider
         self.status = status
         self.retry_after = retry_after
         self.retryable = kind in _RETRYABLE if retryable is None else retryable
+
+    def for_users_of_system_credential(self) -> ProviderError:
+        """The same failure in words for a user who did not configure the credential: what
+        kind of failure, not what the upstream said about the installation's key or account."""
+        generic = ProviderError(
+            self.kind,
+            f"{self.provider or 'The provider'} {_GENERIC_BY_KIND[self.kind]}",
+            provider=self.provider,
+            status=self.status,
+            retry_after=self.retry_after,
+            retryable=self.retryable,
+        )
+        generic.upstream_message = self.message
+        return generic
+
+    def for_users_of_their_own_base_url(self) -> ProviderError:
+        """One answer for every failure through a user-set base URL, so that it cannot be used
+        to tell closed, open and HTTP ports of the server's network apart."""
+        uniform = ProviderError(
+            ErrorKind.UNAVAILABLE,
+            f"{self.provider or 'The provider'} {USER_BASE_URL_FAILURE}",
+            provider=self.provider,
+            retryable=False,
+        )
+        uniform.upstream_message = self.message
+        return uniform
+
+    upstream_message: str = ""
 
     def __repr__(self) -> str:
         return (
@@ -160,6 +206,8 @@ class ResolvedCredential:
     base_url: str = ""
     extra_headers: dict[str, str] = field(default_factory=dict)
     source: str = ""  # "user", "system" or "none": for explanations, never a secret
+    # The base URL is the user's own (providers/outbound.py): failures are told in one sentence.
+    user_base_url: bool = False
 
     @property
     def usable(self) -> bool:

@@ -23,6 +23,8 @@ def live_env() -> dict[str, str]:
     """Environment for a live daphne: no provider keys, no OAuth client."""
     env = {f"{name.upper()}_API_KEY": "" for name in PROVIDER_NAMES}
     env.update({k: "" for k in os.environ if k.startswith("MOSAIC_OAUTH_")})
+    # Staff's allowance for users' base URLs on loopback, where the fake upstreams listen.
+    env["MOSAIC_USER_BASE_URL_HOSTS"] = "127.0.0.1"
     return env
 
 

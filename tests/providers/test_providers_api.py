@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from typing import Any
 
 import pytest
@@ -20,6 +21,12 @@ pytestmark = [
 
 ALICE_KEY = "sk-ant-api03-alice-very-secret-key-9876"
 SYSTEM_KEY = "sk-ant-api03-system-very-secret-key-5555"
+
+
+@pytest.fixture
+def loopback_allowed(settings: Any) -> None:
+    """Staff allow users' base URLs on loopback, where the fake upstreams listen."""
+    settings.MOSAIC_USER_BASE_URL_HOSTS = ["127.0.0.1"]
 
 
 def create(api: APIClient, **body: Any) -> Any:
@@ -52,6 +59,7 @@ def test_add_list_and_read_back_a_masked_credential(alice_api: APIClient) -> Non
     assert detail.json()["label"] == "work"
 
 
+@pytest.mark.usefixtures("loopback_allowed")
 def test_secrets_never_appear_in_any_response(
     alice_api: APIClient, fake_anthropic: FakeAnthropic
 ) -> None:
@@ -163,6 +171,7 @@ def test_system_credentials_are_used_but_not_listed(alice_api: APIClient) -> Non
     assert SYSTEM_KEY not in json.dumps(listing)
 
 
+@pytest.mark.usefixtures("loopback_allowed")
 def test_test_runs_the_health_check_with_that_credential(
     alice_api: APIClient, fake_anthropic: FakeAnthropic
 ) -> None:
@@ -178,6 +187,7 @@ def test_test_runs_the_health_check_with_that_credential(
     assert sent[-1].headers["x-api-key"] == ALICE_KEY
 
 
+@pytest.mark.usefixtures("loopback_allowed")
 def test_test_reports_an_unreachable_provider_and_remembers_the_error(alice_api: APIClient) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     credential_id = create(alice_api, base_url=dead).json()["id"]
@@ -185,6 +195,68 @@ def test_test_reports_an_unreachable_provider_and_remembers_the_error(alice_api:
     assert result["status"] == "down"
     assert result["error"]
     assert ProviderCredential.objects.get(pk=credential_id).last_error == result["error"]
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://127.0.0.1:6379",
+        "http://localhost:5432/v1",
+        "http://10.0.0.7:8080",
+        "http://169.254.169.254/latest",
+        "http://[::1]:11434",
+        "http://0.0.0.0:80",
+    ],
+)
+def test_users_cannot_point_a_base_url_at_private_or_loopback_addresses(
+    alice_api: APIClient, base_url: str
+) -> None:
+    response = create(alice_api, base_url=base_url)
+    assert response.status_code == 400
+    assert "not allowed" in response.json()["detail"]
+    assert not ProviderCredential.objects.exists()
+    credential_id = create(alice_api).json()["id"]
+    patched = alice_api.patch(
+        f"/api/providers/{credential_id}", {"base_url": base_url}, format="json"
+    )
+    assert patched.status_code == 400
+    assert ProviderCredential.objects.get(pk=credential_id).base_url == ""
+
+
+@pytest.mark.usefixtures("loopback_allowed")
+def test_closed_open_and_http_ports_give_one_answer_through_a_users_base_url(
+    alice_api: APIClient, fake_anthropic: FakeAnthropic
+) -> None:
+    """A closed port, a port that speaks no HTTP, and an HTTP server that is no provider."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    try:
+        targets = [
+            f"http://127.0.0.1:{free_port()}",
+            f"http://127.0.0.1:{silent.getsockname()[1]}",
+            f"{fake_anthropic.base_url}/not-an-api",
+        ]
+        errors = set()
+        for target in targets:
+            credential_id = create(alice_api, base_url=target).json()["id"]
+            result = alice_api.post(f"/api/providers/{credential_id}/test").json()
+            assert result["status"] == "down"
+            errors.add(result["error"])
+    finally:
+        silent.close()
+    assert errors == {"anthropic could not be used through this credential's base URL."}
+
+
+def test_a_base_url_allowed_once_is_checked_again_when_used(
+    alice: Any, alice_api: APIClient, settings: Any
+) -> None:
+    settings.MOSAIC_USER_BASE_URL_HOSTS = ["127.0.0.1"]
+    credential_id = create(alice_api, base_url="http://127.0.0.1:9").json()["id"]
+    settings.MOSAIC_USER_BASE_URL_HOSTS = []
+    result = alice_api.post(f"/api/providers/{credential_id}/test").json()
+    assert result["status"] == "down"
+    assert "not allowed" in result["error"]
 
 
 def test_anonymous_requests_are_refused() -> None:
