@@ -274,6 +274,7 @@ class Failure:
     code: str
     message: str
     retryable: bool = False
+    retry_after: int | None = None  # whole seconds to wait, when the cause said (a rate limit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ for HTTP.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -23,7 +24,9 @@ INTERNAL_ERROR = "Something went wrong on the server; your message is saved."
 
 
 def failure_for(exc: MosaicError) -> ch.Failure:
-    return ch.Failure(exc.code, exc.message, exc.retryable)
+    wait = getattr(exc, "retry_after", None)
+    retry_after = max(1, math.ceil(wait)) if isinstance(wait, int | float) and wait > 0 else None
+    return ch.Failure(exc.code, exc.message, exc.retryable, retry_after)
 
 
 def internal_failure(message: str = INTERNAL_ERROR) -> ch.Failure:

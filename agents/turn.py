@@ -31,7 +31,14 @@ from agents.failover import (
 )
 from agents.fanout import broadcast
 from agents.recorder import TurnRecorder
-from agents.runtime import TurnFailed, TurnOutcome, TurnPlan, run_turn
+from agents.runtime import (
+    NO_CALLER_OPTIONS,
+    CallerOptions,
+    TurnFailed,
+    TurnOutcome,
+    TurnPlan,
+    run_turn,
+)
 from agents.session import AgentView, ChatSession, model_window
 from agents.tools import Tool, ToolContext, all_tools
 from conversations import selectors as conversation_selectors
@@ -80,7 +87,24 @@ async def handle_user_message(chat: ChatSession, post: ch.PostMessage) -> None:
         await broadcast(chat, events.posted(message), skip_origin=True)
     elif await _already_answered(chat, message):
         return  # a resend of a message whose turn ran or is running: nothing more to do
+    await _start_turn(chat, message, received, persisted)
 
+
+async def continue_turn(chat: ChatSession) -> None:
+    """Run a turn on the conversation as stored, for its last user message: a door stored what
+    its caller's own tools returned, and the model goes on from those results."""
+    received = time.monotonic()
+    if chat.conversation_id is None:
+        raise InvalidInput("Open a conversation first (send conversation:open).")
+    message = await database_sync_to_async(conversation_selectors.last_user_message)(
+        user=chat.user, conversation_id=chat.conversation_id
+    )
+    await _start_turn(chat, message, received, received)
+
+
+async def _start_turn(
+    chat: ChatSession, message: Message, received: float, persisted: float
+) -> None:
     turn_id = uuid.uuid4().hex
     if not await _wait_for_turn_slot(chat, turn_id):
         raise Conflict(
@@ -121,7 +145,7 @@ async def _run_turn_task(chat: ChatSession, message: Message, recorder: TurnReco
     try:
         await run_chat_turn(chat, message, recorder)
     except asyncio.CancelledError:
-        await asyncio.shield(recorder.finish("cancelled"))
+        await asyncio.shield(recorder.finish(chat.cancelled_status))
     except Exception:
         logger.exception("turn %s in conversation %s failed", turn_id, conversation_id)
         await asyncio.shield(recorder.emit(events.internal_failure()))
@@ -155,7 +179,7 @@ async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecor
     context = await build_context(
         user=chat.user,
         conversation_id=chat.conversation_id,
-        system_prompt=decision.system_prompt_override or agent.system_prompt,
+        system_prompt=system_prompt(agent, decision, chat.caller),
         window=model_window(decision.provider, decision.model),
         summarise=lambda text: summarise(chat.user, text),
         loaded=(inputs.checkpoint, inputs.rows),
@@ -174,7 +198,7 @@ async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecor
             chat.user, candidate.provider
         )
         return await run_turn(
-            plan=turn_plan(candidate, classification, context.system, tools),
+            plan=turn_plan(candidate, classification, context.system, tools, chat.caller),
             history=context.messages,
             adapter=get_adapter(candidate.provider),
             credential=credential,
@@ -192,6 +216,7 @@ async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecor
         await recorder.emit(events.failure_for(failure))
         await recorder.finish("failed")
         return
+    chat.caller_calls = outcome.caller_calls
     if outcome.hit_step_limit:
         await recorder.note(
             f"Stopped after {outcome.steps} model calls (the turn limit, MOSAIC_AGENT_MAX_TURNS)."
@@ -276,8 +301,18 @@ def allowed_tools(agent: AgentView, decision: RoutingDecision) -> list[Tool]:
     return [tools[name] for name in sorted(names) if name in tools]
 
 
+def system_prompt(agent: AgentView, decision: RoutingDecision, caller: CallerOptions) -> str:
+    """The agent's prompt (or the rule's override), then the caller's own system text."""
+    base = decision.system_prompt_override or agent.system_prompt
+    return "\n\n".join(part for part in (base, caller.system) if part)
+
+
 def turn_plan(
-    decision: RoutingDecision, classification: Classification, system: str, tools: list[Tool]
+    decision: RoutingDecision,
+    classification: Classification,
+    system: str,
+    tools: list[Tool],
+    caller: CallerOptions = NO_CALLER_OPTIONS,
 ) -> TurnPlan:
     spec = catalog.get_spec(decision.provider, decision.model)
     return TurnPlan(
@@ -288,4 +323,5 @@ def turn_plan(
         max_steps=settings.MOSAIC_AGENT_MAX_TURNS,
         timeout=settings.MOSAIC_PROVIDER_TIMEOUT,
         reasoning="reasoning" in classification.capabilities and bool(spec and spec.reasoning),
+        caller=caller,
     )
