@@ -217,10 +217,13 @@ def mosaic_with_fake(port: int, token_name: str) -> Iterator[tuple[str, str]]:
                     time.sleep(0.1)
             yield base_url, token
         finally:
-            daphne.terminate()
-            daphne.wait(10)
-            fake.terminate()
-            fake.wait(10)
+            for process in (daphne, fake):
+                process.terminate()
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 def main() -> None:

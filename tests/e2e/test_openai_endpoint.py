@@ -465,3 +465,42 @@ async def test_models_lists_auto_the_agents_and_the_usable_models(
     assert "agent:coding-agent" in ids
     assert SONNET in ids
     assert all(model.object == "model" for model in listing.data)
+
+
+async def read_text(stream: Any, text: list[str]) -> None:
+    async for chunk in stream:
+        if chunk.choices:
+            text.append(chunk.choices[0].delta.content or "")
+
+
+async def test_a_stream_cut_upstream_ends_with_an_error_event_and_a_failed_reply(
+    alice: Any, server: LiveProcess, fake_anthropic: Any
+) -> None:
+    fake_anthropic.script(Script(text="x" * 400, chunk_size=10, fault=Fault("cut", after_chunks=4)))
+    client = client_for(server, await token(alice))
+    raw = await client.chat.completions.with_raw_response.create(
+        model=SONNET, messages=[{"role": "user", "content": "go"}], stream=True
+    )
+    assert raw.http_response.status_code == 200
+    text: list[str] = []
+    with pytest.raises(openai.APIError) as cut:
+        await read_text(raw.parse(), text)
+    assert "cut off" in cut.value.message
+    messages = await stored(raw.headers["x-mosaic-conversation-id"])
+    assert [(m.role, m.status) for m in messages] == [("user", "complete"), ("assistant", "failed")]
+    assert messages[1].content == "".join(text)
+
+
+async def test_a_message_over_the_size_limit_is_refused_and_nothing_is_stored(
+    alice: Any, server: LiveProcess, fake_anthropic: Any
+) -> None:
+    client = client_for(server, await token(alice))
+    before = await sync_to_async(Conversation.objects.count)()
+    with pytest.raises(openai.APIStatusError) as big:
+        await client.chat.completions.create(
+            model=SONNET, messages=[{"role": "user", "content": "x" * (300 * 1024)}]
+        )
+    assert big.value.status_code == 413
+    assert big.value.code == "too_large"
+    assert await sync_to_async(Conversation.objects.count)() == before
+    assert fake_anthropic.chat_requests() == []
