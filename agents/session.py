@@ -18,7 +18,6 @@ from agents.models import AgentConfig
 from agents.runtime import NO_CALLER_OPTIONS, CallerOptions
 from agents.selectors import agent_routing_profile
 from providers import catalog
-from providers.adapters.base import ToolCall
 from routing.decision import AgentProfile
 from routing.engine import parse_ref
 
@@ -98,8 +97,6 @@ class ChatSession:
     # The status of a reply cut short by cancelling its turn: "cancelled" when someone asked to
     # stop; a door whose client simply went away (an HTTP request) says "failed".
     cancelled_status: str = "cancelled"
-    # The tool calls the model made for the caller to run, in the last turn (caller's tools).
-    caller_calls: list[ToolCall] = field(default_factory=list)
     # Delivery bookkeeping for a socket that joined mid-turn: which turn's deltas it has seen up
     # to which index, and which messages it already has complete (from the history).
     seen_turn: str = ""

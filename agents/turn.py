@@ -216,7 +216,6 @@ async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecor
         await recorder.emit(events.failure_for(failure))
         await recorder.finish("failed")
         return
-    chat.caller_calls = outcome.caller_calls
     if outcome.hit_step_limit:
         await recorder.note(
             f"Stopped after {outcome.steps} model calls (the turn limit, MOSAIC_AGENT_MAX_TURNS)."

@@ -169,6 +169,7 @@ class CompletionCall:
     def _note(self, event: ch.Outbound) -> ch.Outbound:
         if isinstance(event, ch.SessionState) and event.routing is not None:
             self.route = Route.of(event.provider, event.model, event.routing)
+            self.completion.model = f"{event.provider}:{event.model}"
             if self.routed_at is None:
                 self.routed_at = time.monotonic()
         elif isinstance(event, ch.TextStreamed) and not event.thinking:

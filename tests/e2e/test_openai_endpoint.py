@@ -15,6 +15,7 @@ from asgiref.sync import sync_to_async
 
 from agents.models import AgentConfig, Session
 from conversations.models import Conversation, Message
+from conversations.selectors import conversation_search
 from mosaic.fakes.base import Fault, Script, ToolUse
 from tests.agents.chat import ChatClient
 from tests.conftest import token_for
@@ -128,6 +129,10 @@ async def test_a_completion_answers_in_openai_shape_and_is_stored_as_a_conversat
     conversation = await sync_to_async(Conversation.objects.get)(pk=conversation_id)
     assert conversation.owner_id == alice.pk
     assert conversation.title == SIMPLE
+    found = await sync_to_async(
+        lambda: {str(m.conversation_id) for m in conversation_search(user=alice, query="capital")}
+    )()
+    assert found == {conversation_id}
     session = await sync_to_async(Session.objects.get)(conversation_id=conversation_id)
     assert session.client == "openai"
     assert (session.turns, session.input_tokens, session.output_tokens) == (1, 21, 3)
@@ -150,6 +155,7 @@ async def test_a_stream_sends_chunks_then_usage_then_done(
     chunks = [chunk async for chunk in stream]
 
     assert all(c.object == "chat.completion.chunk" for c in chunks)
+    assert {c.model for c in chunks} == {SONNET}
     assert len({c.id for c in chunks}) == 1
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == reply
