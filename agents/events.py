@@ -18,14 +18,15 @@ from typing import Any
 
 from agents import channel as ch
 from conversations.models import Conversation, Message
-from core.errors import MosaicError, RateLimited
+from core.errors import MosaicError
 from routing.decision import RoutingDecision
 
 INTERNAL_ERROR = "Something went wrong on the server; your message is saved."
 
 
 def failure_for(exc: MosaicError) -> ch.Failure:
-    retry_after = math.ceil(exc.retry_after) if isinstance(exc, RateLimited) else None
+    wait = getattr(exc, "retry_after", None)
+    retry_after = max(1, math.ceil(wait)) if isinstance(wait, int | float) and wait > 0 else None
     return ch.Failure(exc.code, exc.message, exc.retryable, retry_after)
 
 

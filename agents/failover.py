@@ -64,6 +64,11 @@ class FailoverExhausted(UpstreamError):
     def error(self) -> ProviderError:
         return self.attempts[-1].error
 
+    @property
+    def retry_after(self) -> float | None:
+        """How long the last provider asked to wait (a rate limit's ``retry-after``)."""
+        return self.error.retry_after
+
     def message_text(self) -> str:
         first = self.attempts[0]
         head = f"{first.decision.provider} is {_KIND_WORDS.get(first.error.kind, 'failing')}"

@@ -93,6 +93,8 @@ class TurnRecorder:
 
     async def step_finished(self, step: StepOutput, status: str) -> None:
         await self.relay.drain()
+        if status == "cancelled":
+            status = self.chat.cancelled_status
         assert self.decision is not None
         self.input_tokens += step.input_tokens
         self.output_tokens += step.output_tokens

@@ -28,6 +28,8 @@ from providers.adapters.base import (
     TextDelta,
     ThinkingDelta,
     ToolCall,
+    ToolChoice,
+    ToolSpec,
     Usage,
 )
 
@@ -35,6 +37,24 @@ logger = logging.getLogger("mosaic.runtime")
 
 TOOL_TIMEOUT = 60.0
 MAX_TOOL_RESULT_CHARS = 50_000
+
+
+@dataclass(frozen=True)
+class CallerOptions:
+    """What a door's caller asks of one turn beyond its message (the OpenAI-compatible endpoint
+    passes its request's sampling options and tools). ``tools`` are the caller's own: the model
+    may call them, and the turn then ends with those calls for the caller to run
+    (``TurnOutcome.caller_calls``); Mosaic never runs them."""
+
+    system: str = ""
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice | None = None
+
+
+NO_CALLER_OPTIONS = CallerOptions()
 
 
 @dataclass
@@ -47,6 +67,7 @@ class TurnPlan:
     reasoning: bool = False
     timeout: float = 120.0
     max_tokens: int | None = None
+    caller: CallerOptions = NO_CALLER_OPTIONS
 
 
 @dataclass
@@ -101,6 +122,7 @@ class TurnOutcome:
     stop_reason: str = ""
     last_text_id: uuid.UUID | None = None
     hit_step_limit: bool = False
+    caller_calls: list[ToolCall] = field(default_factory=list)
 
 
 class TurnSink(Protocol):
@@ -149,6 +171,8 @@ async def run_turn(
 ) -> TurnOutcome:
     messages = list(history)
     tools = {tool.name: tool for tool in plan.tools}
+    caller = plan.caller
+    caller_tools = {spec.name for spec in caller.tools}
     outcome = TurnOutcome()
     started = False
     while True:
@@ -156,10 +180,16 @@ async def run_turn(
             model=plan.model,
             messages=messages,
             system=plan.system_prompt,
-            tools=[tool.spec() for tool in plan.tools],
+            tools=[
+                *(tool.spec() for tool in plan.tools if tool.name not in caller_tools),
+                *caller.tools,
+            ],
             reasoning=plan.reasoning,
             timeout=plan.timeout,
-            max_tokens=plan.max_tokens,
+            max_tokens=caller.max_tokens or plan.max_tokens,
+            temperature=caller.temperature,
+            stop=caller.stop,
+            tool_choice=caller.tool_choice,
         )
         step = StepOutput()
         try:
@@ -185,6 +215,9 @@ async def run_turn(
         if not step.tool_calls:
             return outcome
         for call in step.tool_calls:
+            if call.name in caller_tools:
+                outcome.caller_calls.append(call)
+                continue
             result = await execute_tool(call, tools, context)
             await sink.tool_finished(result)
             messages.append(
@@ -195,6 +228,8 @@ async def run_turn(
                     is_error=result.is_error,
                 )
             )
+        if outcome.caller_calls:
+            return outcome  # the caller runs its tools and sends the results in its next request
         if outcome.steps >= plan.max_steps:
             outcome.hit_step_limit = True
             return outcome

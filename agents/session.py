@@ -15,6 +15,7 @@ from django.conf import settings
 from agents import channel as ch
 from agents import live
 from agents.models import AgentConfig
+from agents.runtime import NO_CALLER_OPTIONS, CallerOptions
 from agents.selectors import agent_routing_profile
 from providers import catalog
 from routing.decision import AgentProfile
@@ -92,6 +93,11 @@ class ChatSession:
     memories_used: int = 0  # insights the last turn offered the model (``/history``)
     connected: bool = True
     turn_task: asyncio.Task[None] | None = None
+    # What this door's caller asked of its turns beyond the message (sampling, its own tools).
+    caller: CallerOptions = NO_CALLER_OPTIONS
+    # The status of a reply cut short by cancelling its turn: "cancelled" when someone asked to
+    # stop; a door whose client simply went away (an HTTP request) says "failed".
+    cancelled_status: str = "cancelled"
     # Delivery bookkeeping for a socket that joined mid-turn: which turn's deltas it has seen up
     # to which index, and which messages it already has complete (from the history).
     seen_turn: str = ""

@@ -31,7 +31,14 @@ from agents.failover import (
 )
 from agents.fanout import broadcast
 from agents.recorder import TurnRecorder
-from agents.runtime import TurnFailed, TurnOutcome, TurnPlan, run_turn
+from agents.runtime import (
+    NO_CALLER_OPTIONS,
+    CallerOptions,
+    TurnFailed,
+    TurnOutcome,
+    TurnPlan,
+    run_turn,
+)
 from agents.session import AgentView, ChatSession, model_window
 from agents.tasks import schedule_extraction
 from agents.tools import Tool, ToolContext, all_tools
@@ -82,7 +89,24 @@ async def handle_user_message(chat: ChatSession, post: ch.PostMessage) -> None:
         await broadcast(chat, events.posted(message), skip_origin=True)
     elif await _already_answered(chat, message):
         return  # a resend of a message whose turn ran or is running: nothing more to do
+    await _start_turn(chat, message, received, persisted)
 
+
+async def continue_turn(chat: ChatSession) -> None:
+    """Run a turn on the conversation as stored, for its last user message: a door stored what
+    its caller's own tools returned, and the model goes on from those results."""
+    received = time.monotonic()
+    if chat.conversation_id is None:
+        raise InvalidInput("Open a conversation first (send conversation:open).")
+    message = await database_sync_to_async(conversation_selectors.last_user_message)(
+        user=chat.user, conversation_id=chat.conversation_id
+    )
+    await _start_turn(chat, message, received, received)
+
+
+async def _start_turn(
+    chat: ChatSession, message: Message, received: float, persisted: float
+) -> None:
     turn_id = uuid.uuid4().hex
     if not await _wait_for_turn_slot(chat, turn_id):
         raise Conflict(
@@ -123,7 +147,7 @@ async def _run_turn_task(chat: ChatSession, message: Message, recorder: TurnReco
     try:
         await run_chat_turn(chat, message, recorder)
     except asyncio.CancelledError:
-        await asyncio.shield(recorder.finish("cancelled"))
+        await asyncio.shield(recorder.finish(chat.cancelled_status))
     except Exception:
         logger.exception("turn %s in conversation %s failed", turn_id, conversation_id)
         await asyncio.shield(recorder.emit(events.internal_failure()))
@@ -159,13 +183,11 @@ async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecor
         return
     # 5. context: system prompt + memory + checkpoint + recent messages, within the window
     agent = await agent_for_turn(chat, decision)
-    system_prompt = recalled.with_system_prompt(
-        decision.system_prompt_override or agent.system_prompt
-    )
+    system = recalled.with_system_prompt(system_prompt(agent, decision, chat.caller))
     context = await build_context(
         user=chat.user,
         conversation_id=chat.conversation_id,
-        system_prompt=system_prompt,
+        system_prompt=system,
         window=model_window(decision.provider, decision.model),
         summarise=lambda text: summarise(chat.user, text),
         loaded=(inputs.checkpoint, inputs.rows),
@@ -184,7 +206,7 @@ async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecor
             chat.user, candidate.provider
         )
         return await run_turn(
-            plan=turn_plan(candidate, classification, context.system, tools),
+            plan=turn_plan(candidate, classification, context.system, tools, chat.caller),
             history=context.messages,
             adapter=get_adapter(candidate.provider),
             credential=credential,
@@ -213,7 +235,7 @@ async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecor
         user=chat.user,
         conversation_id=chat.conversation_id,
         context=context,
-        system_prompt=system_prompt,
+        system_prompt=system,
         written_tokens=recorder.written_tokens,
         last_sequence=recorder.last_sequence,
     )
@@ -310,8 +332,18 @@ def allowed_tools(agent: AgentView, decision: RoutingDecision) -> list[Tool]:
     return [tools[name] for name in sorted(names) if name in tools]
 
 
+def system_prompt(agent: AgentView, decision: RoutingDecision, caller: CallerOptions) -> str:
+    """The agent's prompt (or the rule's override), then the caller's own system text."""
+    base = decision.system_prompt_override or agent.system_prompt
+    return "\n\n".join(part for part in (base, caller.system) if part)
+
+
 def turn_plan(
-    decision: RoutingDecision, classification: Classification, system: str, tools: list[Tool]
+    decision: RoutingDecision,
+    classification: Classification,
+    system: str,
+    tools: list[Tool],
+    caller: CallerOptions = NO_CALLER_OPTIONS,
 ) -> TurnPlan:
     spec = catalog.get_spec(decision.provider, decision.model)
     return TurnPlan(
@@ -322,4 +354,5 @@ def turn_plan(
         max_steps=settings.MOSAIC_AGENT_MAX_TURNS,
         timeout=settings.MOSAIC_PROVIDER_TIMEOUT,
         reasoning="reasoning" in classification.capabilities and bool(spec and spec.reasoning),
+        caller=caller,
     )

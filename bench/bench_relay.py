@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,12 +137,11 @@ async def run(args: argparse.Namespace, base_url: str, ws_url: str, token: str) 
     print("\n" + json.dumps(results, indent=2))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--turns", type=int, default=40)
-    parser.add_argument("--port", type=int, default=8799)
-    args = parser.parse_args()
-
+@contextlib.contextmanager
+def mosaic_with_fake(port: int, token_name: str) -> Iterator[tuple[str, str]]:
+    """A fake Anthropic upstream and daphne on ``port`` using it, with embedded servers; yields
+    the fake's base URL and an API token of the user ``bench``. Shared by the relay and the
+    OpenAI-endpoint benchmarks."""
     from mosaic.local import ensure_local_secrets, state_dir
     from mosaic.services import EmbeddedServices
 
@@ -184,7 +185,7 @@ def main() -> None:
 
         call_command("migrate", interactive=False, verbosity=0)
         user, _ = get_user_model().objects.get_or_create(username="bench")
-        _, token = token_create(user=user, name="bench")
+        _, token = token_create(user=user, name=token_name)
         env = dict(
             os.environ,
             ANTHROPIC_BASE_URL=base_url,
@@ -202,7 +203,7 @@ def main() -> None:
                 "-b",
                 "127.0.0.1",
                 "-p",
-                str(args.port),
+                str(port),
                 "mosaic.asgi:application",
             ],
             cwd=ROOT,
@@ -211,18 +212,30 @@ def main() -> None:
         try:
             import httpx
 
-            for _ in range(300):
+            for _ in range(600):
                 try:
-                    httpx.get(f"http://127.0.0.1:{args.port}/healthz", timeout=1)
+                    httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
                     break
                 except httpx.HTTPError:
                     time.sleep(0.1)
-            asyncio.run(run(args, base_url, f"ws://127.0.0.1:{args.port}/ws/chat/", token))
+            yield base_url, token
         finally:
-            daphne.terminate()
-            daphne.wait(10)
-            fake.terminate()
-            fake.wait(10)
+            for process in (daphne, fake):
+                process.terminate()
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--turns", type=int, default=40)
+    parser.add_argument("--port", type=int, default=8799)
+    args = parser.parse_args()
+    with mosaic_with_fake(args.port, "bench") as (base_url, token):
+        asyncio.run(run(args, base_url, f"ws://127.0.0.1:{args.port}/ws/chat/", token))
 
 
 if __name__ == "__main__":

@@ -91,6 +91,20 @@ def tokens_used_since(*, user: User, conversation_id: Any, since: datetime.datet
     return int(totals["input"] or 0) + int(totals["output"] or 0)
 
 
+def last_user_message(*, user: User, conversation_id: Any) -> Message:
+    """The conversation's latest message from its owner; ``InvalidInput`` when it has none."""
+    message = (
+        message_list(user=user, conversation_id=conversation_id)
+        .filter(role=Message.Role.USER)
+        .defer("search_vector")
+        .order_by("-sequence")
+        .first()
+    )
+    if message is None:
+        raise InvalidInput("The conversation has no message from you to answer.")
+    return message
+
+
 class ContextRow(NamedTuple):
     """The fields of a message that context building reads.
 

@@ -97,5 +97,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api-auth/", include(api_auth_urls)),
+    path("v1/", include("agents.openai_api.urls")),
     path("", include("mosaic.web.urls")),
 ]

@@ -69,6 +69,7 @@ from providers.adapters.base import (
     TextDelta,
     ThinkingDelta,
     ToolCall,
+    ToolChoice,
     Usage,
 )
 from providers.adapters.errors import retry_after_seconds
@@ -283,6 +284,10 @@ def build_params(request: ChatRequest) -> dict[str, Any]:
             )
             for tool in request.tools
         ]
+    if request.tools and request.tool_choice is not None:
+        params["tool_choice"] = anthropic_tool_choice(request.tool_choice)
+    if request.stop:
+        params["stop_sequences"] = list(request.stop)
     if request.reasoning and _BUDGET_THINKING_MODEL.match(request.model):
         max_tokens, budget = thinking_budget(max_tokens)
         params["thinking"] = ThinkingConfigEnabledParam(type="enabled", budget_tokens=budget)
@@ -291,6 +296,12 @@ def build_params(request: ChatRequest) -> dict[str, Any]:
         params["thinking"] = ThinkingConfigAdaptiveParam(type="adaptive", display="summarized")
     params["max_tokens"] = max_tokens
     return params
+
+
+def anthropic_tool_choice(choice: ToolChoice) -> dict[str, str]:
+    if isinstance(choice, tuple):
+        return {"type": "tool", "name": choice[1]}
+    return {"type": {"auto": "auto", "none": "none", "required": "any"}[choice]}
 
 
 def thinking_budget(max_tokens: int) -> tuple[int, int]:

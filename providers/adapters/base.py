@@ -181,6 +181,10 @@ class ToolSpec:
     parameters: dict[str, Any]  # JSON schema of the arguments object
 
 
+# "auto", "none", "required" (some tool), or the name of the one tool the model must call.
+ToolChoice = Literal["auto", "none", "required"] | tuple[Literal["tool"], str]
+
+
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
     model: str
@@ -189,6 +193,9 @@ class ChatRequest:
     tools: Sequence[ToolSpec] = ()
     max_tokens: int | None = None
     temperature: float | None = None
+    # Sequences that end the reply (providers without the option ignore it: see each adapter).
+    stop: Sequence[str] = ()
+    tool_choice: ToolChoice | None = None
     # Ask for extended thinking / reasoning summaries where the model supports it.
     reasoning: bool = False
     timeout: float = 120.0

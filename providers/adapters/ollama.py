@@ -304,6 +304,9 @@ def build_chat_body(request: ChatRequest) -> dict[str, Any]:
         options["temperature"] = request.temperature
     if request.max_tokens:
         options["num_predict"] = request.max_tokens
+    if request.stop:
+        options["stop"] = list(request.stop)
+    # Ollama's chat API has no tool_choice: ``request.tool_choice`` cannot be honoured here.
     if options:
         body["options"] = options
     if request.reasoning:

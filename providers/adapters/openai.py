@@ -197,6 +197,12 @@ class OpenAIAdapter:
             params["tools"] = responses_tools(request.tools)
         if request.max_tokens is not None:
             params["max_output_tokens"] = request.max_tokens
+        # The Responses API has no stop sequences: ``request.stop`` cannot be honoured here.
+        if request.tools and request.tool_choice is not None:
+            choice = request.tool_choice
+            params["tool_choice"] = (
+                choice if isinstance(choice, str) else {"type": "function", "name": choice[1]}
+            )
         if request.reasoning:
             params["reasoning"] = {"effort": "medium", "summary": "auto"}
         elif request.temperature is not None:

@@ -529,6 +529,15 @@ class ChatCompletionsAdapter:
             params["max_tokens"] = request.max_tokens
         if request.temperature is not None:
             params["temperature"] = request.temperature
+        if request.stop:
+            params["stop"] = list(request.stop)
+        if request.tools and request.tool_choice is not None:
+            choice = request.tool_choice
+            params["tool_choice"] = (
+                choice
+                if isinstance(choice, str)
+                else {"type": "function", "function": {"name": choice[1]}}
+            )
         extra = self.extra_body(request)
         if extra:
             params["extra_body"] = extra
