@@ -405,7 +405,7 @@ def _client_command_modules() -> list[Callable[[Any], None]]:
     import importlib.util
 
     hooks: list[Callable[[Any], None]] = []
-    for module_name in ("mosaic.client.commands", "mosaic.tui.commands"):
+    for module_name in ("mosaic.client.commands", "mosaic.tui.commands", "mosaic.routing_commands"):
         if importlib.util.find_spec(module_name.rpartition(".")[0]) is None:
             continue
         if importlib.util.find_spec(module_name) is None:

@@ -18,6 +18,8 @@ from typing import Any
 
 DATA_DIR = Path(__file__).with_name("data")
 PHRASES_PATH = DATA_DIR / "phrases.json"
+CONCEPTS_PATH = DATA_DIR / "concepts.json"
+_PREFIX_KEY = 4
 
 # Words, with the joiners that keep file names, versions and contractions in one token
 # ("engine.py", "next.js", "what's"). Hyphens and slashes split, so spellings with and without
@@ -95,11 +97,44 @@ def load_tables(path: Path = PHRASES_PATH) -> Tables:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Concepts:
+    """concepts.json: multilingual concept groups, deliverables and constraints."""
+
+    concepts: tuple[Group, ...]
+    deliverables: tuple[Group, ...]
+    constraints: tuple[Group, ...]
+
+
+def load_concepts(path: Path = CONCEPTS_PATH) -> Concepts:
+    data: dict[str, dict[str, list[str]]] = json.loads(path.read_text(encoding="utf-8"))
+
+    def groups(section: str, kind: str) -> tuple[Group, ...]:
+        return tuple(
+            Group(kind, name, 1, tuple(phrases)) for name, phrases in data[section].items()
+        )
+
+    return Concepts(
+        concepts=groups("concepts", "concept"),
+        deliverables=groups("deliverables", "deliverable"),
+        constraints=groups("constraints", "constraint"),
+    )
+
+
 class Lexicon:
-    """Phrase lookup in one pass over the tokens of a text."""
+    """Phrase lookup in one pass over the tokens of a text.
+
+    A phrase is matched on whole tokens; a trailing "*" makes its last word a prefix
+    ("summar*" matches "summarise" and "summarizing"); a phrase in a script without spaces is
+    found as a substring.
+    """
 
     def __init__(self, groups: Iterable[Group], extensions: dict[str, str] | None = None) -> None:
-        self._by_first: dict[str, list[tuple[tuple[str, ...], str | None, Group, str]]] = {}
+        # first word -> (the other words, a word that must not follow, group, phrase, whether
+        # the last word is a prefix)
+        self._by_first: dict[str, list[tuple[tuple[str, ...], str | None, Group, str, bool]]] = {}
+        # Single-word prefixes, keyed by their first four characters.
+        self._prefixes: dict[str, list[tuple[str, Group]]] = {}
         self._substrings: list[tuple[str, Group]] = []
         # A file name is domain evidence: routing/engine.py, App.tsx, deploy.yaml.
         self._extensions: dict[str, Group] = {
@@ -113,7 +148,13 @@ class Lexicon:
                     continue
                 text, _, forbidden = phrase.partition(" !")
                 words = tuple(tokens(text))
-                entry = (words[1:], forbidden or None, group, text)
+                is_prefix = text.endswith("*")
+                if is_prefix and len(words) == 1:
+                    if len(words[0]) < _PREFIX_KEY:
+                        raise ValueError(f"a one-word prefix needs 4+ letters: {phrase!r}")
+                    self._prefixes.setdefault(words[0][:_PREFIX_KEY], []).append((words[0], group))
+                    continue
+                entry = (words[1:], forbidden or None, group, text, is_prefix)
                 self._by_first.setdefault(words[0], []).append(entry)
 
     def scan(self, text: str, words: list[str]) -> dict[int, GroupHit]:
@@ -121,8 +162,13 @@ class Lexicon:
         hits: dict[int, GroupHit] = {}
         count = len(words)
         by_first = self._by_first
+        prefixes = self._prefixes
         extensions = self._extensions
         for index, token in enumerate(words):
+            if prefixes:
+                for prefix, group in prefixes.get(token[:_PREFIX_KEY], ()):
+                    if token.startswith(prefix):
+                        _record(hits, group, index, f"{prefix}*")
             entries = by_first.get(token)
             if entries is None:
                 if "." not in token:
@@ -134,9 +180,14 @@ class Lexicon:
                 entries = by_first.get(token.partition(".")[0])
                 if entries is None:
                     continue
-            for rest, forbidden, group, phrase in entries:
+            for rest, forbidden, group, phrase, is_prefix in entries:
                 end = index + 1 + len(rest)
-                if rest and tuple(words[index + 1 : end]) != rest:
+                if is_prefix:
+                    if end > count or tuple(words[index + 1 : end - 1]) != rest[:-1]:
+                        continue
+                    if not words[end - 1].startswith(rest[-1]):
+                        continue
+                elif rest and tuple(words[index + 1 : end]) != rest:
                     continue
                 if forbidden is not None and end < count and words[end] == forbidden:
                     continue

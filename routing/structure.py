@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from routing.lexicon import Lexicon, Tables, tokens
+from routing.lexicon import Concepts, Lexicon, tokens
 from routing.vocabulary import ClassifierContext
 
 # The ask (what the user wants) is at the start of a message or right after pasted code;
@@ -160,10 +160,8 @@ def _request_part(head: str, lead: str) -> str:
 class ShapeReader:
     """Computes a RequestShape; holds the deliverable and constraint lexicon."""
 
-    def __init__(self, tables: Tables) -> None:
-        self._structure = Lexicon(
-            group for group in tables.groups if group.kind in ("deliverable", "constraint")
-        )
+    def __init__(self, concepts: Concepts) -> None:
+        self._structure = Lexicon((*concepts.deliverables, *concepts.constraints))
 
     def read(self, text: str, context: ClassifierContext) -> RequestShape:
         head = text[:HEAD_CHARS]

@@ -144,7 +144,11 @@ def upstreams(
     return env
 
 
-SEED_MIGRATIONS = ["agents.migrations.0002_system_agents", "routing.migrations.0002_default_rules"]
+SEED_MIGRATIONS = [
+    "agents.migrations.0002_system_agents",
+    "routing.migrations.0002_default_rules",
+    "routing.migrations.0003_research_rule_not_for_simple_questions",
+]
 
 
 def seed_reference_data() -> None:
