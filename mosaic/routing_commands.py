@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mosaic.cli import CommandError
+from mosaic.console import CommandError
 
 
 def cmd_routing_eval(args: argparse.Namespace) -> int:
