@@ -82,6 +82,10 @@ logger = logging.getLogger("mosaic.routing")
 # The rules decide the task type when one task's cues outscore every other by a clear margin
 # and add up to at least this much (one strong phrase, or a phrase plus pasted code).
 STRONG_TASK_SCORE = 6
+# When the model was consulted anyway (for the complexity) and gives another task type at
+# least this probability, it overrules a clear rule cue: in cross-validation on the training
+# data the model was right more often than the phrase tables where the two disagreed.
+OVERRULE_CONFIDENCE = 0.5
 # How often a rules decision of each kind was right in cross-validation on the training data:
 # the confidence reported for it.
 RULE_CONFIDENCE: dict[Field, float] = {"task_type": 0.9, "complexity": 0.9, "domain": 0.85}
@@ -119,9 +123,17 @@ def rule_plan(verdict: RuleVerdict) -> dict[Field, bool]:
     small_talk = verdict.task_type == "conversation" and verdict.task_cue == "clear"
     return {
         "task_type": task_clear,
-        "complexity": task_clear and small_talk,
+        "complexity": (task_clear and small_talk) or _long_input(verdict),
         "domain": task_clear and small_talk,
     }
+
+
+def _long_input(verdict: RuleVerdict) -> bool:
+    """Material or a conversation far longer than anything in training: complex by definition
+    (docs/routing.md: "long material"), whatever its words say."""
+    shape = verdict.shape
+    estimated_tokens = shape.conversation_tokens + shape.text_len // 4
+    return shape.text_len > LONG_MESSAGE_CHARS or estimated_tokens > LONG_CONVERSATION_TOKENS
 
 
 def combine(verdict: RuleVerdict, predictions: dict[Field, Prediction] | None) -> Classification:
@@ -133,18 +145,25 @@ def combine(verdict: RuleVerdict, predictions: dict[Field, Prediction] | None) -
     def by_rules(name: Field) -> bool:
         return plan[name] or predictions is None
 
-    if by_rules("task_type"):
+    overruled = (
+        predictions is not None
+        and plan["task_type"]
+        and predictions["task_type"].label != verdict.task_type
+        and predictions["task_type"].confidence >= OVERRULE_CONFIDENCE
+    )
+    if by_rules("task_type") and not overruled:
         task = verdict.task_type
         decided.append(_rules_verdict("task_type", verdict, predictions))
     else:
         assert predictions is not None
         prediction = predictions["task_type"]
         task = prediction.label  # type: ignore[assignment]
-        decided.append(_model_verdict("task_type", prediction, _task_reason(verdict)))
+        why = f"overrules the rules' {verdict.task_type}" if overruled else _task_reason(verdict)
+        decided.append(_model_verdict("task_type", prediction, why))
 
     reading = verdict.for_task(task)
     if by_rules("complexity"):
-        complexity = reading.complexity
+        complexity = "complex" if _long_input(verdict) else reading.complexity
         decided.append(_rules_verdict("complexity", verdict, predictions))
     else:
         assert predictions is not None
@@ -159,7 +178,8 @@ def combine(verdict: RuleVerdict, predictions: dict[Field, Prediction] | None) -
         decided.append(_model_verdict("domain", predictions["domain"], "vocabulary"))
 
     if predictions is not None and task == "conversation" and complexity == "simple":
-        mass = sum(predictions["task_type"].probabilities[t] for t in _DELIVERABLE_TASKS)
+        probabilities = predictions["task_type"].probabilities
+        mass = sum(probabilities.get(t, 0.0) for t in _DELIVERABLE_TASKS)
         if mass >= _DELIVERABLE_MASS:
             complexity = "moderate"
             extra_signals.append(f"may ask for real work ({mass:.0%} coding/research/analysis)")
@@ -185,13 +205,15 @@ def _rules_verdict(
     if predictions is None and name == "task_type" and verdict.task_cue != "clear":
         return FieldVerdict(name, "rules", 0.5, "no statistical model; rules default")
     reason = "clear cue" if name == "task_type" else "small talk"
+    if name == "complexity" and _long_input(verdict):
+        reason = "long input"
     if predictions is None and not rule_plan(verdict)[name]:
         reason = "no statistical model"
     return FieldVerdict(name, "rules", RULE_CONFIDENCE[name], reason)
 
 
 def _model_verdict(name: Field, prediction: Prediction, why: str) -> FieldVerdict:
-    words = ", ".join(_readable(feature) for feature in prediction.top_features)
+    words = ", ".join(dict.fromkeys(_readable(feature) for feature in prediction.top_features))
     reason = f"{why}; runner-up {prediction.runner_up} {prediction.runner_up_confidence:.0%}"
     if words:
         reason += f"; features {words}"

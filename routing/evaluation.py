@@ -11,10 +11,11 @@ blind evaluation set without showing its contents.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from routing.labelled import LabelledMessage
 from routing.vocabulary import (
@@ -37,9 +38,9 @@ class FieldReport:
     total: int = 0
     correct: int = 0
     # (expected, got) -> count
-    confusion: Counter[tuple[str, str]] = field(default_factory=Counter)
+    confusion: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
     # tier -> [decided, correct]
-    by_tier: dict[str, list[int]] = field(default_factory=dict)
+    by_tier: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
     @property
     def accuracy(self) -> float:

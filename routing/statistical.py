@@ -34,7 +34,7 @@ from routing.structure import RequestShape
 from routing.vocabulary import FIELDS, LABELS, Field
 
 MODEL_PATH = DATA_DIR / "statistical_model.json"
-MODEL_FORMAT = 2
+MODEL_FORMAT = 3
 
 _ASK_WORDS = 80
 _ASK_CHARS = 300
@@ -125,12 +125,28 @@ class Prediction:
 class FieldModel:
     """One field's logistic regression: a weight per (feature, label) and a bias per label."""
 
-    def __init__(self, labels: tuple[str, ...], weights: array[float], bias: list[float]) -> None:
+    def __init__(
+        self,
+        labels: tuple[str, ...],
+        weights: array[float],
+        bias: list[float],
+        ignored: tuple[str, ...] = (),
+    ) -> None:
         self.labels = labels
         self.weights = weights  # row-major: feature * len(labels) + label
         self.bias = bias
+        # Kinds of feature this field does not use (name prefixes such as "c:"): character
+        # n-grams help tell task types apart but, in cross-validation, blur complexity and domain.
+        self.ignored = ignored
+
+    def uses(self, name: str) -> bool:
+        return not (self.ignored and name.startswith(self.ignored))
 
     def predict(self, indexes: list[int], names: list[str] | None = None) -> Prediction:
+        if self.ignored and names is not None:
+            kept = [i for i, name in enumerate(names) if self.uses(name)]
+            indexes = [indexes[i] for i in kept]
+            names = [names[i] for i in kept]
         width = len(self.labels)
         weights = self.weights
         scale = 1 / math.sqrt(len(indexes)) if indexes else 0.0
@@ -162,6 +178,36 @@ class FieldModel:
         )
 
 
+class FieldEnsemble:
+    """One field's answer from one or more models over different kinds of feature: the mean of
+    their probabilities (the first model names the features that explain the verdict)."""
+
+    def __init__(self, members: list[FieldModel]) -> None:
+        if not members or any(m.labels != members[0].labels for m in members):
+            raise ValueError("an ensemble needs members with the same labels")
+        self.members = members
+        self.labels = members[0].labels
+
+    def predict(self, indexes: list[int], names: list[str] | None = None) -> Prediction:
+        first = self.members[0].predict(indexes, names)
+        if len(self.members) == 1:
+            return first
+        answers = [first, *(m.predict(indexes, names) for m in self.members[1:])]
+        share = 1 / len(answers)
+        probabilities = {
+            label: sum(a.probabilities[label] for a in answers) * share for label in self.labels
+        }
+        ranked = sorted(self.labels, key=probabilities.__getitem__, reverse=True)
+        return Prediction(
+            label=ranked[0],
+            confidence=probabilities[ranked[0]],
+            runner_up=ranked[1],
+            runner_up_confidence=probabilities[ranked[1]],
+            probabilities=probabilities,
+            top_features=first.top_features if first.label == ranked[0] else (),
+        )
+
+
 def softmax(scores: list[float]) -> list[float]:
     top = max(scores)
     exps = [math.exp(score - top) for score in scores]
@@ -173,7 +219,7 @@ class StatisticalModel:
     """The vocabulary of features seen in training, the three field models, and their story."""
 
     def __init__(
-        self, vocabulary: list[str], fields: dict[Field, FieldModel], meta: dict[str, Any]
+        self, vocabulary: list[str], fields: dict[Field, FieldEnsemble], meta: dict[str, Any]
     ) -> None:
         self.vocabulary = vocabulary
         self.index = {name: position for position, name in enumerate(vocabulary)}
@@ -200,15 +246,20 @@ class StatisticalModel:
 
     def to_json(self) -> dict[str, Any]:
         fields: dict[str, Any] = {}
-        for name, model in self.fields.items():
-            scale = max((abs(w) for w in model.weights), default=0.0) / 127 or 1.0
-            quantized = array("b", (round(w / scale) for w in model.weights))
-            fields[name] = {
-                "labels": list(model.labels),
-                "bias": [round(b, 5) for b in model.bias],
-                "scale": scale,
-                "weights": _pack(quantized.tobytes()),
-            }
+        for name, ensemble in self.fields.items():
+            members = []
+            for model in ensemble.members:
+                scale = max((abs(w) for w in model.weights), default=0.0) / 127 or 1.0
+                quantized = array("b", (round(w / scale) for w in model.weights))
+                members.append(
+                    {
+                        "bias": [round(b, 5) for b in model.bias],
+                        "scale": scale,
+                        "ignored": list(model.ignored),
+                        "weights": _pack(quantized.tobytes()),
+                    }
+                )
+            fields[name] = {"labels": list(ensemble.labels), "members": members}
         return {
             "format": MODEL_FORMAT,
             "meta": self.meta,
@@ -221,19 +272,23 @@ class StatisticalModel:
         if data.get("format") != MODEL_FORMAT:
             raise ValueError(f"unknown statistical model format {data.get('format')!r}")
         vocabulary = _unpack(data["vocabulary"]).decode("utf-8").split("\n")
-        fields: dict[Field, FieldModel] = {}
+        fields: dict[Field, FieldEnsemble] = {}
         for name in FIELDS:
             raw = data["fields"][name]
             labels = tuple(raw["labels"])
             if set(labels) != set(LABELS[name]):
                 raise ValueError(f"the model's {name} labels {labels} are not the vocabulary")
-            quantized = array("b")
-            quantized.frombytes(_unpack(raw["weights"]))
-            if len(quantized) != len(vocabulary) * len(labels):
-                raise ValueError(f"the model's {name} weights have the wrong size")
-            scale = float(raw["scale"])
-            weights = array("f", (w * scale for w in quantized))
-            fields[name] = FieldModel(labels, weights, [float(b) for b in raw["bias"]])
+            members = []
+            for member in raw["members"]:
+                quantized = array("b")
+                quantized.frombytes(_unpack(member["weights"]))
+                if len(quantized) != len(vocabulary) * len(labels):
+                    raise ValueError(f"the model's {name} weights have the wrong size")
+                scale = float(member["scale"])
+                weights = array("f", (w * scale for w in quantized))
+                bias = [float(b) for b in member["bias"]]
+                members.append(FieldModel(labels, weights, bias, tuple(member["ignored"])))
+            fields[name] = FieldEnsemble(members)
         return cls(vocabulary, fields, dict(data.get("meta", {})))
 
     def save(self, path: Path = MODEL_PATH) -> None:

@@ -17,13 +17,20 @@ import random
 from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from operator import mul
 from pathlib import Path
 
 from routing.labelled import LabelledMessage, load, load_many
 from routing.rule_classifier import RuleBasedClassifier
-from routing.statistical import FieldModel, Prediction, StatisticalModel, features, softmax
+from routing.statistical import (
+    FieldEnsemble,
+    FieldModel,
+    Prediction,
+    StatisticalModel,
+    features,
+    softmax,
+)
 from routing.vocabulary import FIELDS, LABELS, Field
 
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "tests" / "routing"
@@ -45,6 +52,17 @@ class TrainingSettings:
     # would make the model file large.
     min_count: int = 2
     seed: int = 0
+    # Per field, the models whose probabilities are averaged, each named by the feature kinds
+    # (name prefixes) it leaves out. Chosen by cross-validation on the training data
+    # (docs/routing.md, "How the tiers were tuned"): character n-grams help tell task types
+    # apart, and a second task model without them helps more; they blur complexity and domain.
+    members: dict[str, tuple[tuple[str, ...], ...]] = field(
+        default_factory=lambda: {
+            "task_type": ((), ("c:",)),
+            "complexity": (("c:",),),
+            "domain": (("c:",),),
+        }
+    )
 
 
 Progress = Callable[[str], None]
@@ -72,17 +90,24 @@ def train(
     index = {name: position for position, name in enumerate(vocabulary)}
     rows = [sorted({index[name] for name in names if name in index}) for names in featurized]
 
-    fields: dict[Field, FieldModel] = {}
+    fields: dict[Field, FieldEnsemble] = {}
     for name in FIELDS:
         labels = LABELS[name]
-        labelled = [
-            (row, labels.index(message.labels[name]))
-            for row, message in zip(rows, messages, strict=True)
-            if name in message.labels
-        ]
-        if progress:
-            progress(f"training {name} on {len(labelled)} messages")
-        fields[name] = _fit(labelled, len(vocabulary), labels, settings)
+        members: list[FieldModel] = []
+        for ignored in settings.members.get(name, ((),)):
+            used = [not (ignored and feature.startswith(ignored)) for feature in vocabulary]
+            labelled = [
+                ([f for f in row if used[f]], labels.index(message.labels[name]))
+                for row, message in zip(rows, messages, strict=True)
+                if name in message.labels
+            ]
+            if progress:
+                leaving_out = f" without {', '.join(ignored)}" if ignored else ""
+                progress(f"training {name}{leaving_out} on {len(labelled)} messages")
+            model = _fit(labelled, len(vocabulary), labels, settings)
+            model.ignored = tuple(ignored)
+            members.append(model)
+        fields[name] = FieldEnsemble(members)
     return StatisticalModel(vocabulary, fields, dict(meta or {}))
 
 

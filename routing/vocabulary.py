@@ -116,15 +116,17 @@ class Classification:
     def summary(self) -> str:
         """Short phrase for routing explanations.
 
-        "coding + complex" when the rules decided with confidence; otherwise the tier and its
-        confidence follow, e.g. "coding + complex (statistical, 74% sure)", and a warning about
-        a low-confidence verdict that could be costly, e.g. "conversation + simple (statistical,
-        41% sure; low confidence: could be coding + complex)".
+        "coding + complex" when the rules named the task and both fields are sure (the
+        statistical tier judging the complexity is the usual case, not news); otherwise the
+        tiers and the confidence follow, e.g. "coding + complex (statistical, 74% sure)", and a
+        warning about a low-confidence verdict that could be costly, e.g. "conversation +
+        simple (statistical, 41% sure; low confidence: could be coding + complex)".
         """
         head = f"{self.task_type} + {self.complexity}"
         routing_fields = [v for v in self.decided_by if v.field in ("task_type", "complexity")]
         confident = self.confidence >= LOW_CONFIDENCE
-        if all(v.tier == "rules" for v in routing_fields) and confident and not self.warning:
+        task = self.verdict("task_type")
+        if (task is None or task.tier == "rules") and confident and not self.warning:
             return head
         tiers = {v.tier for v in routing_fields}
         who: str

@@ -115,7 +115,7 @@ def test_issue_examples_reach_the_model_their_labels_call_for(
 
 
 def test_a_clear_phrase_is_decided_by_the_rules() -> None:
-    result = classify(ARTICLE)
+    result = classify("Summarize this article in three bullet points:\n\n" + ARTICLE)
     verdict = result.verdict("task_type")
     assert verdict is not None
     assert (verdict.tier, verdict.reason) == ("rules", "clear cue")
