@@ -88,7 +88,11 @@ def main() -> int:
     for text, context in messages:  # warm up caches and the allocator
         classifier.classify(text, context)
 
-    paths = {"rule path": [], "statistical path": [], "mix (what the gateway sees)": []}
+    paths: dict[str, list[float]] = {
+        "rule path": [],
+        "statistical path": [],
+        "mix (what the gateway sees)": [],
+    }
     rule_tier: list[float] = []
     model_tier: list[float] = []
     on_rule_path = 0
