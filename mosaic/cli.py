@@ -4,8 +4,9 @@ Server side (``mosaic.server_commands``): ``init``, ``run`` (everything, in the 
 ``services`` (just the embedded PostgreSQL and Redis), ``test``, ``createuser``, ``manage``,
 ``fake-upstream``. Client side (talks to a server over HTTP/WebSocket, never to its internals):
 ``login``, ``providers`` (``mosaic.client.commands``), ``chat``, ``conversations``, ``search``
-(``mosaic.tui.commands``); ``routing eval|train`` (``mosaic.routing_commands``). Each module registers its commands; each command imports what it
-needs when it runs, so that ``mosaic --help`` is instant.
+(``mosaic.tui.commands``); ``routing eval|train`` (``mosaic.routing_commands``). Each module
+registers its commands; each command imports what it needs when it runs, so that
+``mosaic --help`` is instant.
 """
 
 from __future__ import annotations
