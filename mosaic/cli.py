@@ -4,8 +4,9 @@ Server side (``mosaic.server_commands``): ``init``, ``run`` (everything, in the 
 ``services`` (just the embedded PostgreSQL and Redis), ``test``, ``createuser``, ``manage``,
 ``fake-upstream``. Client side (talks to a server over HTTP/WebSocket, never to its internals):
 ``login``, ``providers`` (``mosaic.client.commands``), ``chat``, ``conversations``, ``search``
-(``mosaic.tui.commands``). Each module registers its commands; each command imports what it
-needs when it runs, so that ``mosaic --help`` is instant.
+(``mosaic.tui.commands``); ``routing eval|train`` (``mosaic.routing_commands``). Each module
+registers its commands; each command imports what it needs when it runs, so that
+``mosaic --help`` is instant.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mosaic import server_commands
+from mosaic import routing_commands, server_commands
 from mosaic.client import commands as client_commands
 from mosaic.console import CommandError, print_err
 from mosaic.tui import commands as tui_commands
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     server_commands.register(sub)
     client_commands.register(sub)
     tui_commands.register(sub)
+    routing_commands.register(sub)
     return parser
 
 

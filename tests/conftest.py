@@ -148,6 +148,7 @@ SEED_MIGRATIONS = [
     "agents.migrations.0002_system_agents",
     "agents.migrations.0003_memory_tools",
     "routing.migrations.0002_default_rules",
+    "routing.migrations.0003_research_rule_not_for_simple_questions",
 ]
 
 

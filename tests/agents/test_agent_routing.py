@@ -17,7 +17,9 @@ from tests.agents.helpers import agent_row, tool_names
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Classified coding + moderate + backend (the default rule 2 routes it to Sonnet).
-BACKEND_CODING = "Write a Django REST API endpoint with a PostgreSQL query for the orders table"
+BACKEND_CODING = (
+    "Write a Django REST API endpoint with a PostgreSQL query for the orders table, with tests"
+)
 
 
 async def test_coding_agent_prefers_its_model_for_backend_coding(

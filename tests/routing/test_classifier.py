@@ -65,7 +65,9 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib
 import json
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -394,7 +396,8 @@ def test_time_complexity_is_not_a_question_about_the_clock() -> None:
     ("text", "cost_tier"),
     [
         ("thanks!", "cheap"),
-        ("Who invented the transistor?", "standard"),
+        # A one-fact question is research + simple: the cheap tier (docs/routing.md).
+        ("Who invented the transistor?", "cheap"),
         ("Write a Python function that merges two sorted lists.", "standard"),
         (REFACTOR_REQUEST, "premium"),
     ],
@@ -465,7 +468,8 @@ def test_to_dict_is_plain_json() -> None:
 
 
 def test_summary_reads_task_plus_complexity() -> None:
-    assert classify(REFACTOR_REQUEST).summary() == "coding + complex"
+    # A verdict the model made, or an unsure one, adds who decided and how sure it is.
+    assert classify(REFACTOR_REQUEST).summary().startswith("coding + complex")
     assert classify("hi").summary() == "conversation + simple"
 
 
@@ -513,14 +517,33 @@ def test_module_classify_delegates_to_the_default_classifier(
     assert classify("anything at all") is canned
 
 
-def test_classifier_imports_only_the_standard_library() -> None:
+# The modules that classify a message; the gateway and the rule validator import them.
+CLASSIFIER_MODULES = (
+    "routing.classifier",
+    "routing.vocabulary",
+    "routing.lexicon",
+    "routing.structure",
+    "routing.rule_classifier",
+    "routing.statistical",
+)
+
+
+@pytest.mark.parametrize("module_name", CLASSIFIER_MODULES)
+def test_classifier_imports_only_the_standard_library(module_name: str) -> None:
     # It runs on the hot path of every message and in the routing rule validator: no Django,
-    # no I/O, nothing that could be slow or fail to import.
-    source = Path(classifier_module.__file__).read_text(encoding="utf-8")
+    # no I/O beyond reading its own data files at import, nothing that could be slow or fail to
+    # import. Its modules may import each other and the standard library, nothing else.
+    module = importlib.import_module(module_name)
+    source = Path(str(module.__file__)).read_text(encoding="utf-8")
     imported: set[str] = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
+            imported.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert imported <= {"__future__", "re", "collections", "dataclasses", "typing"}, imported
+            imported.add(node.module)
+    outside = {
+        name
+        for name in imported
+        if name not in CLASSIFIER_MODULES and name.split(".")[0] not in sys.stdlib_module_names
+    }
+    assert not outside, outside

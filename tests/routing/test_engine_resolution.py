@@ -50,11 +50,14 @@ def route(
 def test_a_coding_question_reaches_claude_opus(alice: Any) -> None:
     decision = route(CODING_COMPLEX, alice, health={"anthropic": "healthy"})
 
-    assert decision.classification.summary() == "coding + complex"
+    # The route line leads with the classification's summary, which may add who decided and
+    # how sure it was ("coding + complex (task by rules, complexity by statistical, …)").
+    summary = decision.classification.summary()
+    assert summary.startswith("coding + complex")
     assert decision.model_ref == "anthropic:claude-opus-4-6"
     assert decision.rule == "coding-complex"
     assert decision.reason == (
-        "coding + complex matched rule 1 'coding-complex' → claude-opus-4-6; anthropic healthy"
+        f"{summary} matched rule 1 'coding-complex' → claude-opus-4-6; anthropic healthy"
     )
     assert [c.ref for c in decision.fallbacks] == [
         "anthropic:claude-sonnet-4-6",
@@ -132,8 +135,9 @@ def test_unhealthy_primary_falls_back_along_the_chain(alice: Any) -> None:
         Skipped("anthropic", "claude-sonnet-4-6", "anthropic down"),
     )
     assert decision.reason == (
-        "coding + complex matched rule 1 'coding-complex'; skipped claude-opus-4-6 (anthropic "
-        "down), claude-sonnet-4-6 (anthropic down) → gpt-5.4 (fallback 2); openai healthy"
+        f"{decision.classification.summary()} matched rule 1 'coding-complex'; skipped "
+        "claude-opus-4-6 (anthropic down), claude-sonnet-4-6 (anthropic down) → gpt-5.4 "
+        "(fallback 2); openai healthy"
     )
     # Down providers are not offered as fallbacks either.
     assert all(c.provider != "anthropic" for c in decision.fallbacks)

@@ -179,6 +179,22 @@ def test_explain_returns_classification_and_decision(alice_api: APIClient) -> No
     assert "matched rule 9 'cheap'" in body["decision"]["reason"]
 
 
+def test_explain_shows_which_tier_decided_and_how_sure_it_is(alice_api: APIClient) -> None:
+    body = alice_api.post(
+        EXPLAIN,
+        {"text": "Sketch the architecture of a multi-region payments ledger on Postgres."},
+        format="json",
+    ).json()
+    classification = body["classification"]
+    assert classification["tier"] in ("statistical", "mixed")
+    assert 0 < classification["confidence"] <= 1
+    task = classification["decided_by"]["task_type"]
+    assert task["tier"] == "statistical"
+    assert task["reason"].startswith("no task cue")
+    assert f"{classification['confidence']:.0%} sure" in body["decision"]["reason"]
+    assert body["decision"]["classification"] == classification
+
+
 def test_explain_uses_the_acting_users_rules(alice_api: APIClient, bob_api: APIClient) -> None:
     create(alice_api)
     assert (
