@@ -11,9 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.auth import acting_user
 from conversations import selectors, services
 from conversations.models import Conversation, Message
-from accounts.auth import acting_user
 
 
 class Pagination(PageNumberPagination):

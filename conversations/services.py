@@ -154,6 +154,8 @@ def _append(
         Message(
             id=draft.id,
             conversation_id=conversation_id,
+            # _reserve_sequences checked that the conversation is the user's.
+            owner_id=user.pk,
             sequence=first + offset,
             role=draft.role,
             content=draft.content,

@@ -12,15 +12,7 @@ from rest_framework.test import APIClient
 
 from conversations import services
 from conversations.models import Conversation, Message
-
-
-def conversation_with(user: Any, *texts: str, title: str = "") -> Conversation:
-    conversation = services.conversation_create(user=user, title=title)
-    for index, text in enumerate(texts):
-        services.message_persist_user(
-            user=user, conversation_id=conversation.pk, content=text, client_id=f"c{index}"
-        )
-    return conversation
+from tests.conversations.factories import conversation_with
 
 
 def test_list_is_own_conversations_newest_first_with_counts(
@@ -187,7 +179,7 @@ def test_empty_or_huge_query_is_a_400(alice_api: APIClient) -> None:
 
 def test_search_uses_the_gin_index(alice: Any) -> None:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'message_search_gin'")
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'message_search_words'")
         (definition,) = cursor.fetchone()
     assert "gin" in definition.lower()
     assert "search_vector" in definition
