@@ -9,6 +9,7 @@ from django.contrib.auth import authenticate
 from django.utils import timezone
 
 from accounts.models import ApiToken, hash_token
+from accounts.selectors import forget_token
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -41,8 +42,11 @@ def token_create(*, user: User, name: str = "api") -> tuple[ApiToken, str]:
 
 
 def token_revoke(*, user: User, raw: str) -> bool:
-    return bool(
+    revoked = bool(
         ApiToken.objects.filter(user=user, token_hash=hash_token(raw), revoked=False).update(
             revoked=True
         )
     )
+    # Refused at once here; other processes stop trusting it within MOSAIC_TOKEN_CACHE_SECONDS.
+    forget_token(raw)
+    return revoked

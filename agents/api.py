@@ -15,11 +15,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.auth import acting_user
 from agents import selectors, services
 from agents.models import AgentConfig, Session
 from agents.tools import all_tools
 from conversations.api import Pagination
-from accounts.auth import acting_user
 
 
 class AgentOutput(serializers.ModelSerializer[AgentConfig]):
