@@ -56,11 +56,13 @@ class ParsedQuery:
         expression = "websearch_to_tsquery('english', %(q_text)s)"
         params: dict[str, Any] = {"q_text": self.text}
         for index, (placeholder, prefix) in enumerate(self.prefixes):
-            # Stemmed and as typed: "kubernetes*" must find 'kubernet', "cry*" 'crypto'.
-            expression = (
-                f"ts_rewrite({expression}, %(q_ph{index})s::tsquery, "
-                f"to_tsquery('english', %(q_p{index})s) || to_tsquery('simple', %(q_p{index})s))"
-            )
+            # Stemmed and as typed: "kubernetes*" must find 'kubernet', "cry*" 'crypto'. Once
+            # only when both are the same: each prefix costs a scan of every matching word's
+            # postings in the GIN index.
+            stemmed = f"to_tsquery('english', %(q_p{index})s)"
+            typed = f"to_tsquery('simple', %(q_p{index})s)"
+            either = f"CASE WHEN {stemmed} = {typed} THEN {typed} ELSE {stemmed} || {typed} END"
+            expression = f"ts_rewrite({expression}, %(q_ph{index})s::tsquery, {either})"
             params[f"q_ph{index}"] = placeholder
             params[f"q_p{index}"] = f"{prefix}:*"
         return expression, params

@@ -251,7 +251,7 @@ MOSAIC_AGENT_MAX_TURNS = env.env_int("MOSAIC_AGENT_MAX_TURNS", 8, minimum=1)
 # Redis for changes (rule edits reach every process within this time).
 MOSAIC_ROUTING_REFRESH_SECONDS = env.env_float("MOSAIC_ROUTING_REFRESH_SECONDS", 1.0, minimum=0.0)
 # Search ranks the newest this-many matches of a query at a time (conversations/search.py).
-MOSAIC_SEARCH_WINDOW = env.env_int("MOSAIC_SEARCH_WINDOW", 500, minimum=50)
+MOSAIC_SEARCH_WINDOW = env.env_int("MOSAIC_SEARCH_WINDOW", 200, minimum=50)
 
 # --- HTTP security (production values make `check --deploy` clean) ------------------------------
 SECURE_SSL_REDIRECT = env.env_bool("SECURE_SSL_REDIRECT", False)
