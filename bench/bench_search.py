@@ -469,7 +469,7 @@ def probes(manifest: dict[str, Any]) -> list[Probe]:
         queries += [("no match", NO_MATCH), ("prefix", terms["prefix"])]
         queries += [("frequent prefix", terms["frequent prefix"])]
         found += [Probe(who, shape, search, {"q": q}, user) for shape, q in queries]
-        found.append(Probe(who, "as you type", search, {"q": "connection po", "as_you_type": "true"}, user))  # fmt: skip
+        found.append(Probe(who, "as you type", search, {"q": "connection poo", "as_you_type": "true"}, user))  # fmt: skip
         found.append(Probe(who, "frequent, page 2", search, {"q": terms["frequent"]}, user, True))
     return found
 
@@ -494,7 +494,7 @@ def match_count(user_id: int, query: str) -> int:
     """How many of the user's user/assistant messages match (counted once, not timed)."""
     from django.db import connection
 
-    prefix = query.replace("*", ":*") if query.endswith("*") else None
+    prefix = " & ".join(query.split()).replace("*", ":*") if query.endswith("*") else None
     match = (
         "(to_tsquery('english', %(q)s) || to_tsquery('simple', %(q)s))"
         if prefix
