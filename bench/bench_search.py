@@ -449,6 +449,7 @@ class Probe:
     local: list[float] = field(default_factory=list)
     matches: int | None = None
     shown: int | None = None
+    connections: float = 0.0  # new PostgreSQL sessions per REST request
 
     @property
     def query(self) -> str:
@@ -472,6 +473,15 @@ def probes(manifest: dict[str, Any]) -> list[Probe]:
         found.append(Probe(who, "as you type", search, {"q": "connection poo", "as_you_type": "true"}, user))  # fmt: skip
         found.append(Probe(who, "frequent, page 2", search, {"q": terms["frequent"]}, user, True))
     return found
+
+
+def database_sessions() -> int:
+    """Sessions ever opened on this database: how many connections the server made."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return int(cursor.fetchone()[0])
 
 
 def time_calls(call: Callable[[], Any], runs: int, warmup: int) -> tuple[list[float], Any]:
@@ -577,7 +587,8 @@ def measure(args: argparse.Namespace, manifest: dict[str, Any], state: Path) -> 
                 time.sleep(0.1)
             print(f"\nload average {os.getloadavg()[0]:.1f}; {args.runs} runs per shape, ms")
             print(f"{'user':<6} {'shape':<18} {'query':<20} {'matches':>8} {'shown':>6}  "
-                  f"{'REST p50':>8} {'p95':>7} {'max':>7}  {'in-proc p50':>11} {'p95':>7} {'max':>7}")  # fmt: skip
+                  f"{'REST p50':>8} {'p95':>7} {'max':>7}  {'in-proc p50':>11} {'p95':>7} {'max':>7}  "
+                  "new db connections/request")  # fmt: skip
             for probe in todo:
                 run_probe(probe, base, tokens, users, args)
         finally:
@@ -596,6 +607,7 @@ def measure(args: argparse.Namespace, manifest: dict[str, Any], state: Path) -> 
             "rest_max": round(max(p.rest), 1),
             "local_p50": round(pct(p.local, 0.5), 1),
             "local_p95": round(pct(p.local, 0.95), 1),
+            "connections_per_request": round(p.connections, 2),
         }
         for p in todo
         if p.rest
@@ -619,9 +631,11 @@ def run_probe(
                 return
             parts = urlsplit(first["next"])
             url, params = parts.path, dict(parse_qsl(parts.query))
+        opened = database_sessions()
         probe.rest, response = time_calls(
             lambda: http.get(url, params=params), args.runs, args.warmup
         )
+        probe.connections = (database_sessions() - opened) / (args.runs + args.warmup)
     client = Client(HTTP_HOST="localhost", headers=headers)
     probe.local, _ = time_calls(lambda: client.get(url, params), args.runs, args.warmup)
     if response.status_code != 200:
@@ -638,7 +652,7 @@ def run_probe(
     matches = "" if probe.matches is None else f"{probe.matches:,}"
     shown = "" if probe.shown is None else str(probe.shown)
     print(f"{probe.who:<6} {probe.shape:<18} {probe.query:<20} {matches:>8} {shown:>6}  "
-          f"{fmt(probe.rest)}  {'':>4}{fmt(probe.local)}", flush=True)  # fmt: skip
+          f"{fmt(probe.rest)}  {'':>4}{fmt(probe.local)}  {probe.connections:5.2f}", flush=True)  # fmt: skip
 
 
 def print_plans(probe: Probe, tokens: dict[str, str]) -> None:
