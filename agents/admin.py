@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 
-from agents import services
+from agents import selectors, services
 from agents.models import AgentConfig, Session
-from core.errors import InvalidInput
+from core.errors import InvalidInput, MosaicError
+from routing import services as routing_services
+from routing.decision import RoutingDecision
+from routing.models import RoutingRule
 
 
 class AgentConfigForm(forms.ModelForm[AgentConfig]):
@@ -81,6 +89,70 @@ class AgentConfigAdmin(admin.ModelAdmin[AgentConfig]):
     @admin.display(description="tools")
     def tools(self, agent: AgentConfig) -> str:
         return ", ".join(agent.tool_allowlist or [])
+
+    def get_urls(self) -> list[URLPattern]:
+        explain = path(
+            "explain-routing/",
+            self.admin_site.admin_view(self.explain_view),
+            name="agents_routing_explain",
+        )
+        return [explain, *super().get_urls()]
+
+    def explain_view(self, request: HttpRequest) -> HttpResponse:
+        """Type a message, see its classification and the decision a user would get (linked from
+        the routing rules list; here because it reads the agent's declared capabilities)."""
+        if not request.user.has_perm("routing.view_routingrule"):
+            raise PermissionDenied
+        form = ExplainForm(request.POST or None)
+        decision = None
+        if request.method == "POST" and form.is_valid():
+            user: Any = request.user
+            if form.cleaned_data["as_user"]:
+                user = (
+                    get_user_model().objects.filter(username=form.cleaned_data["as_user"]).first()
+                )
+                if user is None:
+                    form.add_error("as_user", "No such user.")
+            if not form.errors:
+                try:
+                    decision = _explain(user, form.cleaned_data)
+                except MosaicError as exc:
+                    form.add_error(None, exc.message)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": RoutingRule._meta,
+            "title": "Explain routing",
+            "form": form,
+            "decision": decision,
+            "classification_json": json.dumps(decision.classification.to_dict(), indent=2)
+            if decision
+            else "",
+            "decision_json": json.dumps(decision.to_dict(), indent=2) if decision else "",
+        }
+        return TemplateResponse(request, "admin/agents/explain_routing.html", context)
+
+
+class ExplainForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 80}))
+    model_override = forms.CharField(
+        required=False,
+        help_text="As after /model, e.g. claude-sonnet-4-6 (empty: routing decides).",
+    )
+    agent = forms.CharField(required=False, help_text="Agent slug, e.g. coding-agent.")
+    as_user = forms.CharField(
+        required=False, label="As user", help_text="Username whose own rules apply (empty: you)."
+    )
+
+
+def _explain(user: Any, data: dict[str, Any]) -> RoutingDecision:
+    profile = None
+    if data["agent"]:
+        profile = selectors.agent_routing_profile(
+            selectors.agent_get(user=user, slug=data["agent"])
+        )
+    return routing_services.decision_explain(
+        user=user, text=data["text"], model_override=data["model_override"], agent=profile
+    )
 
 
 @admin.register(Session)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,6 +21,8 @@ from agents import selectors, services
 from agents.models import AgentConfig, Session
 from agents.tools import all_tools
 from conversations.api import Pagination
+from core.errors import InvalidInput, NotFound
+from routing import services as routing_services
 
 
 class AgentOutput(serializers.ModelSerializer[AgentConfig]):
@@ -178,3 +181,45 @@ class SessionDetailApi(APIView):
     def get(self, request: Request, session_id: str) -> Response:
         session = selectors.session_get(user=acting_user(request), session_id=session_id)
         return Response(SessionOutput(session).data)
+
+
+class RoutingExplainApi(APIView):
+    """The classification and routing decision you would get for a message; calls no model."""
+
+    class InputSerializer(serializers.Serializer[None]):
+        class Meta:
+            ref_name = "RoutingExplain"  # nested InputSerializers would share one schema name
+
+        text = serializers.CharField(
+            max_length=settings.MOSAIC_MAX_MESSAGE_BYTES, trim_whitespace=False
+        )
+        model_override = serializers.CharField(max_length=200, required=False, default="")
+        agent = serializers.CharField(max_length=64, required=False, default="")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=inline_serializer(
+            "RoutingExplanation",
+            {"classification": serializers.JSONField(), "decision": serializers.JSONField()},
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = acting_user(request)
+        profile = None
+        if slug := data.validated_data["agent"]:
+            try:
+                agent = selectors.agent_get(user=user, slug=slug)
+            except NotFound as exc:  # a name in the request body: the request is invalid
+                raise InvalidInput(exc.message) from None
+            profile = selectors.agent_routing_profile(agent)
+        decision = routing_services.decision_explain(
+            user=user,
+            text=data.validated_data["text"],
+            model_override=data.validated_data["model_override"],
+            agent=profile,
+        )
+        return Response(
+            {"classification": decision.classification.to_dict(), "decision": decision.to_dict()}
+        )

@@ -7,21 +7,19 @@ sends ``session:info`` first. Domain errors become ``ok: false`` with the error'
 from __future__ import annotations
 
 import shlex
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from channels.db import database_sync_to_async
-from django.conf import settings
 
+from agents import channel as ch
 from agents import selectors, services
 from agents.models import AgentConfig
-from agents.protocol import CommandResult
+from agents.session import AgentView, ChatSession
 from agents.tools import all_tools
 from conversations import services as conversation_services
 from conversations.context import context_usage
 from core.errors import InvalidInput, MosaicError
-
-if TYPE_CHECKING:
-    from agents.gateway import ChatSession
+from routing.rules import validate_model_ref
 
 HELP = """Commands:
   /model                 show the model in use and how it was chosen
@@ -29,24 +27,16 @@ HELP = """Commands:
   /model auto            let routing choose again
   /agent                 list the agents you can use
   /agent <slug>          switch agent (system prompt, tools, default model); history is kept
-  /agent new             create an agent: args {name, system_prompt, tools, description?, slug?}
+  /agent new             create an agent (you give its name, instructions and tools)
   /history               message count and context usage
   /help                  this list"""
 
 
-def _result(command: str, ok: bool, output: str, **data: Any) -> CommandResult:
-    result: CommandResult = {
-        "type": "command:result",
-        "command": command,
-        "ok": ok,
-        "output": output,
-    }
-    if data:
-        result["data"] = data
-    return result
+def _result(command: str, ok: bool, output: str, **data: Any) -> ch.CommandAnswered:
+    return ch.CommandAnswered(command, ok, output, data or None)
 
 
-async def run_command(chat: ChatSession, command: str, args: dict[str, Any]) -> CommandResult:
+async def run_command(chat: ChatSession, command: str, args: dict[str, Any]) -> ch.CommandAnswered:
     text = command.strip()
     try:
         words = shlex.split(text)
@@ -66,20 +56,17 @@ async def run_command(chat: ChatSession, command: str, args: dict[str, Any]) -> 
 
 async def _help(
     chat: ChatSession, text: str, rest: list[str], args: dict[str, Any]
-) -> CommandResult:
+) -> ch.CommandAnswered:
     return _result(text, True, HELP)
 
 
 async def _model(
     chat: ChatSession, text: str, rest: list[str], args: dict[str, Any]
-) -> CommandResult:
-    from agents.gateway import session_info
-    from routing.rules import validate_model_ref
-
+) -> ch.CommandAnswered:
     if chat.session_id is None:
-        raise MosaicError("Open a conversation first.")
+        raise InvalidInput("Open a conversation first.")
     if not rest:
-        how = chat.routing["reason"] if chat.routing else "routing decides for each message"
+        how = chat.routing.reason if chat.routing else "routing decides for each message"
         pinned = f" (pinned with /model: {chat.model_override})" if chat.model_override else ""
         return _result(text, True, f"Model: {chat.provider}:{chat.model}{pinned}. {how}")
     ref = rest[0]
@@ -96,10 +83,9 @@ async def _model(
             user=chat.user, session_id=chat.session_id, model_override=new_override
         )
     chat.model_override = new_override
-    if new_override:
-        chat.provider, _, chat.model = new_override.partition(":")
-        chat.routing = None
-    await chat.send(dict(session_info(chat)))
+    # Pinned: that model. Unpinned: what routing would start from, until it decides.
+    chat.expect_model()
+    await chat.deliver(chat.state())
     return _result(text, True, output, model_override=new_override)
 
 
@@ -169,9 +155,7 @@ def _create_agent(chat: ChatSession, args: dict[str, Any]) -> AgentConfig:
 
 async def _agent(
     chat: ChatSession, text: str, rest: list[str], args: dict[str, Any]
-) -> CommandResult:
-    from agents.gateway import AgentView, session_info
-
+) -> ch.CommandAnswered:
     if not rest:
         output, agents = await database_sync_to_async(_agent_list)(chat)
         return _result(text, True, output, agents=agents)
@@ -180,8 +164,9 @@ async def _agent(
             return _result(
                 text,
                 False,
-                "/agent new needs args {name, system_prompt, tools}: the terminal client asks "
-                f"for them. Available tools: {', '.join(sorted(all_tools()))}.",
+                "/agent new needs a name, instructions (a system prompt) and the tools it may "
+                "use; the terminal client asks for them. Available tools: "
+                f"{', '.join(sorted(all_tools()))}.",
             )
         created = await database_sync_to_async(_create_agent)(chat, args)
         return _result(
@@ -192,16 +177,13 @@ async def _agent(
             id=str(created.id),
         )
     if chat.session_id is None:
-        raise MosaicError("Open a conversation first.")
+        raise InvalidInput("Open a conversation first.")
     agent, changed = await database_sync_to_async(_switch_agent)(chat, rest[0])
     chat.agent = AgentView.of(agent)
-    if not chat.model_override:
-        # What the next message will likely use, until routing decides (as on open); a model
-        # pinned with /model stays pinned: the user's explicit choice beats an agent's default.
-        ref = chat.agent.default_model or settings.MOSAIC_DEFAULT_MODEL
-        chat.provider, _, chat.model = ref.partition(":")
-        chat.routing = None
-    await chat.send(dict(session_info(chat)))
+    # What the next message will likely use, until routing decides (as on open); a model
+    # pinned with /model stays pinned: the user's explicit choice beats an agent's default.
+    chat.expect_model()
+    await chat.deliver(chat.state())
     if not changed:
         return _result(text, True, f"Already using {agent.name} ({agent.slug}).", agent=agent.slug)
     tools = ", ".join(chat.agent.tool_allowlist) or "no tools"
@@ -223,13 +205,11 @@ def _history_stats(chat: ChatSession) -> tuple[int, int]:
 
 async def _history(
     chat: ChatSession, text: str, rest: list[str], args: dict[str, Any]
-) -> CommandResult:
-    from agents.gateway import _window
-
+) -> ch.CommandAnswered:
     if chat.conversation_id is None:
-        raise MosaicError("Open a conversation first.")
+        raise InvalidInput("Open a conversation first.")
     count, tokens = await database_sync_to_async(_history_stats)(chat)
-    window = _window(chat.provider, chat.model)
+    window = chat.window
     share = 100 * tokens / window if window else 0
     output = f"{count} messages; context {tokens:,} tokens of {window:,} ({share:.1f}%) for {chat.provider}:{chat.model}."
     return _result(

@@ -1,25 +1,20 @@
-"""The chat socket. Thin: authenticate, parse frames, delegate to the gateway, forward events."""
+"""The chat socket: the WebSocket channel adapter. Thin: authenticate, parse protocol v1 frames
+into canonical commands for the gateway, and encode the gateway's events as v1 frames
+(``agents/ws_adapter.py``)."""
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from agents import gateway
-from agents.protocol import (
-    CommandExecute,
-    ConversationOpen,
-    FrameError,
-    MessageCancel,
-    MessageSend,
-    Ping,
-    error_frame,
-    parse_client_frame,
-)
+from agents import channel as ch
+from agents import events, fanout, gateway, ws_adapter
+from agents.protocol import parse_client_frame
+from agents.session import ChatSession
 from core.errors import MosaicError
 
 logger = logging.getLogger("mosaic.socket")
@@ -28,7 +23,8 @@ CLOSE_UNAUTHENTICATED = 4401
 
 
 class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
-    chat: gateway.ChatSession | None = None
+    channel: ClassVar[str] = "websocket"
+    chat: ChatSession | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -37,55 +33,36 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.chat = gateway.ChatSession(
-            user=user, channel_name=self.channel_name, send=self.send_frame
-        )
+        self.chat = await gateway.connect(user=user, adapter=self, channel_name=self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         if self.chat is not None:
-            await gateway.close(self.chat)
+            await gateway.disconnect(self.chat)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.chat is None:
             return
         try:
-            frame = parse_client_frame(
-                text_data, max_bytes=settings.MOSAIC_MAX_MESSAGE_BYTES + 4096
-            )
-            if isinstance(frame, ConversationOpen):
-                await gateway.open_conversation(self.chat, frame)
-            elif isinstance(frame, MessageSend):
-                await gateway.handle_user_message(self.chat, frame)
-            elif isinstance(frame, CommandExecute):
-                await gateway.execute_command(self.chat, frame)
-            elif isinstance(frame, MessageCancel):
-                await gateway.cancel_turn(self.chat)
-            elif isinstance(frame, Ping):
-                await self.send_frame({"type": "pong"})
-        except FrameError as exc:
-            await self.send_frame(dict(error_frame(exc.code, exc.message)))
+            frame = parse_client_frame(text_data, limit=settings.MOSAIC_MAX_MESSAGE_BYTES)
         except MosaicError as exc:
-            await self.send_frame(dict(error_frame(exc.code, exc.message, retryable=exc.retryable)))
-        except Exception:
-            logger.exception("error handling a frame")
-            await self.send_frame(
-                dict(
-                    error_frame(
-                        "internal", "The server could not handle that frame.", retryable=True
-                    )
-                )
-            )
+            await self.deliver(events.failure_for(exc))
+            return
+        await gateway.receive(self.chat, ws_adapter.decode(frame))
 
-    # --- group events ------------------------------------------------------------------------
+    # --- the ChannelAdapter side ---------------------------------------------------------------
 
-    async def chat_event(self, event: dict[str, Any]) -> None:
+    async def deliver(self, event: ch.Outbound) -> None:
+        frame = ws_adapter.encode(event)
+        if frame is not None:  # v1 has no frame for typing, edits, redactions, reactions
+            await self.send(text_data=json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
+
+    # --- channel-layer messages ------------------------------------------------------------------
+
+    async def chat_event(self, message: dict[str, Any]) -> None:
         if self.chat is not None:
-            await gateway.deliver(self.chat, event)
+            await fanout.deliver(self.chat, message)
 
-    async def chat_cancel(self, event: dict[str, Any]) -> None:
+    async def chat_cancel(self, message: dict[str, Any]) -> None:
         if self.chat is not None:
-            await gateway.on_cancel_event(self.chat)
-
-    async def send_frame(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
+            await gateway.on_cancel_request(self.chat)

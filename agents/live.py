@@ -18,6 +18,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from agents import channel as ch
+
 # A running turn renews its lock every TURN_TTL / 3 seconds; if its process dies, the lock
 # lapses within TURN_TTL and the conversation takes new turns again.
 TURN_TTL = 30
@@ -80,17 +82,17 @@ async def turn_running(user_id: int, conversation_id: Any) -> bool:
     return bool(await redis_client().exists(_key(user_id, conversation_id, "turn")))
 
 
-async def live_append(user_id: int, conversation_id: Any, frame: dict[str, Any]) -> int:
+async def live_append(user_id: int, conversation_id: Any, event: ch.TextStreamed) -> int:
     """Record a delta of the running turn; returns its index (1-based)."""
     key = _key(user_id, conversation_id, "live")
     pipe = redis_client().pipeline(transaction=False)
-    pipe.rpush(key, json.dumps(frame, separators=(",", ":")))
+    pipe.rpush(key, json.dumps(ch.to_wire(event), separators=(",", ":")))
     pipe.expire(key, LIVE_TTL)
     index, _ = await pipe.execute()
     return int(index)
 
 
-async def live_snapshot(user_id: int, conversation_id: Any) -> tuple[str, list[dict[str, Any]]]:
+async def live_snapshot(user_id: int, conversation_id: Any) -> tuple[str, list[ch.TextStreamed]]:
     """The running turn's id ("" if none) and its deltas so far, read together."""
     pipe = redis_client().pipeline(transaction=True)
     pipe.get(_key(user_id, conversation_id, "turn"))
@@ -98,4 +100,5 @@ async def live_snapshot(user_id: int, conversation_id: Any) -> tuple[str, list[d
     turn, raw = await pipe.execute()
     if not turn:
         return "", []  # a buffer without a running turn is what a dead process left behind
-    return turn, [json.loads(item) for item in raw]
+    events = [ch.from_wire(json.loads(item)) for item in raw]
+    return turn, [e for e in events if isinstance(e, ch.TextStreamed)]

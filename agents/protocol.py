@@ -2,7 +2,9 @@
 
 Client frames are validated with pydantic (unknown fields and wrong types are refused with a
 message naming the field); server frames are TypedDicts, built on the hot path without
-validation cost. ``tests/agents/test_protocol_doc.py`` checks the doc against these types.
+validation cost. The gateway never sees these: the WebSocket adapter (``agents/ws_adapter.py``)
+translates them to and from the canonical channel types (``agents/channel.py``).
+``tests/agents/test_protocol_doc.py`` checks the doc against these types.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import uuid
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from core.errors import InvalidInput, TooLarge
 
 PROTOCOL_VERSION = 1
 
@@ -59,20 +63,29 @@ _client_frame: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 CLIENT_TYPES = ("conversation:open", "message:send", "command:execute", "message:cancel", "ping")
 
 
-class FrameError(Exception):
-    """A frame the server cannot accept; ``code`` goes into the error frame."""
+class FrameError(InvalidInput):
+    """A frame the server cannot accept; ``code`` (``invalid_json``, ``invalid_frame``,
+    ``unknown_type``) goes into the error frame."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code)
 
 
-def parse_client_frame(text: str | None, *, max_bytes: int) -> ClientFrame:
+# The codes of malformed frames (besides ``too_large``, a ``TooLarge``).
+FRAME_ERROR_CODES = ("invalid_json", "invalid_frame", "unknown_type")
+
+# A frame may be this much larger than the content limit (its JSON around the content).
+FRAME_OVERHEAD_BYTES = 4096
+
+
+def parse_client_frame(text: str | None, *, limit: int) -> ClientFrame:
+    """Validate one client frame. ``limit`` is the largest message content accepted, in bytes
+    (``MOSAIC_MAX_MESSAGE_BYTES``); the frame around it may add ``FRAME_OVERHEAD_BYTES``."""
     if text is None:
         raise FrameError("invalid_frame", "Frames must be JSON text, not binary.")
+    max_bytes = limit + FRAME_OVERHEAD_BYTES
     if len(text) > max_bytes or len(text.encode("utf-8", "surrogatepass")) > max_bytes:
-        raise FrameError("too_large", f"The frame is larger than the {max_bytes // 1024} KB limit.")
+        raise TooLarge(f"The frame is larger than the {limit // 1024} KB limit.")
     try:
         data = json.loads(text)
     except ValueError:
@@ -171,14 +184,12 @@ class MessageDelta(TypedDict):
     type: Literal["message:delta"]
     message_id: str
     text: str
-    index: NotRequired[int]
 
 
 class ThinkingDelta(TypedDict):
     type: Literal["thinking:delta"]
     message_id: str
     text: str
-    index: NotRequired[int]
 
 
 class ToolCallFrame(TypedDict):

@@ -9,6 +9,7 @@ from django.db.models import F, Q, QuerySet
 
 from agents.models import AgentConfig, Session
 from core.errors import NotFound
+from routing.decision import AgentProfile
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -59,6 +60,14 @@ def agent_for_conversation(*, user: User, requested: str | None, stored: str) ->
         except NotFound:
             pass
     return agent_get(user=user, slug=DEFAULT_AGENT)
+
+
+def agent_routing_profile(agent: AgentConfig) -> AgentProfile:
+    """What routing needs to know of an agent (its declared domains and models), as data: the
+    one place an agent's capabilities are read for routing."""
+    return AgentProfile.from_config(
+        agent.slug, agent.capabilities, agent.default_provider, agent.default_model
+    )
 
 
 def agent_get_by_id(*, user: User, agent_id: Any) -> AgentConfig:

@@ -9,23 +9,40 @@ rules): the agent is visible, so "not found" would be a lie, and the request is 
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import re
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import PermissionDenied
+import redis
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.text import slugify
 
+from agents import live
 from agents.models import AgentConfig, Session
 from agents.selectors import agent_get_by_id
-from core.errors import Conflict, InvalidInput
+from agents.tools import all_tools
+from core.errors import Conflict, InvalidInput, PermissionDenied
+from jobs.models import AgentEvent
+from jobs.services import agent_log_record
+from providers import catalog
+from providers.registry import PROVIDERS
+from routing import services as routing_services
+from routing.classifier import DOMAINS
+from routing.decision import RoutingDecision
+from routing.rules import validate_model_ref
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+
+logger = logging.getLogger(__name__)
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MAX_NAME = 100
@@ -115,8 +132,6 @@ def _string_list(value: Any, field: str) -> list[str]:
 
 
 def _tools(value: Any) -> list[str]:
-    from agents.tools import all_tools
-
     tools = _string_list(value, "tool_allowlist")
     available = sorted(all_tools())
     unknown = [t for t in tools if t not in available]
@@ -139,8 +154,6 @@ def _skills(value: Any) -> list[str]:
 
 
 def _capabilities(value: Any) -> dict[str, list[str]]:
-    from routing.classifier import DOMAINS
-
     if value is None:
         value = {}
     if not isinstance(value, Mapping):
@@ -173,8 +186,6 @@ def _default_model(provider: str, model: str) -> tuple[str, str]:
         if provider:
             raise InvalidInput("default_model: give a model with default_provider.")
         return "", ""
-    from providers.registry import PROVIDERS
-
     head, sep, _ = model.partition(":")
     if sep and head in PROVIDERS:  # "openai:gpt-5.4" names its provider itself
         if provider and provider != head:
@@ -191,8 +202,6 @@ def _default_model(provider: str, model: str) -> tuple[str, str]:
 
 
 def _model_ref(ref: str) -> tuple[str, str]:
-    from routing.rules import validate_model_ref
-
     return validate_model_ref(ref)
 
 
@@ -258,13 +267,20 @@ def agent_delete(*, user: User, agent_id: Any) -> None:
 
 
 def session_start(
-    *, user: User, conversation_id: Any, agent_slug: str, model_override: str = ""
+    *,
+    user: User,
+    conversation_id: Any,
+    agent_slug: str,
+    model_override: str = "",
+    client: str = "",
 ) -> Session:
+    """``client`` is the channel the session came through ("websocket", "memory", …)."""
     return Session.objects.create(
         user=user,
         conversation_id=conversation_id,
         agent_slug=agent_slug,
         model_override=model_override,
+        client=client[:64],
     )
 
 
@@ -326,3 +342,140 @@ def session_end(*, user: User, session_id: Any) -> None:
     Session.objects.filter(pk=session_id, user=user, ended_at__isnull=True).update(
         ended_at=timezone.now()
     )
+
+
+def turn_record(
+    *,
+    user: User,
+    session_id: Any,
+    decision: RoutingDecision,
+    message_id: uuid.UUID | None,
+    input_tokens: int,
+    output_tokens: int,
+) -> None:
+    """A turn's accounting: the session's usage and cost, and the routing decision stored with
+    the message it chose the model for."""
+    spec = catalog.get_spec(decision.provider, decision.model)
+    cost = catalog.estimate_cost(spec, input_tokens, output_tokens) if spec else None
+    session_record_turn(
+        user=user,
+        session_id=session_id,
+        provider=decision.provider,
+        model=decision.model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_usd=cost,
+    )
+    routing_services.decision_record(
+        user=user, decision=decision, message_id=message_id, failover=decision.failed_over
+    )
+
+
+# --- sessions left open by a process that died (the session GC job) ----------------------------
+
+PUBSUB_LAYER = "channels_redis.pubsub.RedisPubSubChannelLayer"
+GC_BATCH = 1_000
+
+
+def _conversations_with_sockets(groups: Iterable[str]) -> set[str] | None:
+    """Which of these conversation groups a live socket still holds, or None if that cannot be
+    known (another channel layer): a daphne process subscribes to a conversation's group on the
+    Redis channel layer while a socket has it open, and Redis drops the subscription the moment
+    the process dies. PUBSUB NUMSUB counts the subscribers of every daphne process at once.
+    (The channel name is channels_redis' ``<prefix>__group__<group>``.)"""
+    layer: dict[str, Any] = settings.CHANNEL_LAYERS["default"]
+    if layer["BACKEND"] != PUBSUB_LAYER:
+        return None
+    names = sorted(set(groups))
+    if not names:
+        return set()
+    prefix = layer["CONFIG"].get("prefix", "asgi")
+    channels = {f"{prefix}__group__{name}": name for name in names}
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        counts = client.pubsub_numsub(*channels)
+    finally:
+        client.close()
+    return {
+        channels[channel.decode() if isinstance(channel, bytes) else channel]
+        for channel, count in counts
+        if int(count) > 0
+    }
+
+
+def sessions_end_abandoned(*, grace: dt.timedelta, now: dt.datetime | None = None) -> list[Session]:
+    """End the sessions that a process which died left open, with their metrics as they stood.
+
+    A system job's service (it acts on every user's sessions, so it takes no acting user). A
+    session counts as abandoned when no live socket holds its conversation and nothing happened
+    in it for ``grace`` (which covers the instant between a session's start and its socket
+    joining the conversation's group). It ends at its last activity (the conversation's last
+    message, or its own start), not at the time the job found it, so its duration stays true.
+    Idempotent: a session is ended once, whoever gets there first.
+    """
+    current = now or timezone.now()
+    idle = (
+        Session.objects.filter(ended_at__isnull=True)
+        .annotate(
+            last_active=Greatest("started_at", Coalesce("conversation__updated_at", "started_at"))
+        )
+        .filter(last_active__lt=current - grace)
+        .select_related("user")
+        .order_by("pk")
+    )
+    ended: list[Session] = []
+    after = None
+    while True:  # in batches: sessions of live sockets are skipped, and may be many
+        batch = list((idle.filter(pk__gt=after) if after else idle)[:GC_BATCH])
+        if not batch:
+            return ended
+        ended += _end_abandoned(batch, current)
+        if len(batch) < GC_BATCH:
+            return ended
+        after = batch[-1].pk
+
+
+def _end_abandoned(candidates: Sequence[Session], current: dt.datetime) -> list[Session]:
+    groups = {
+        s.pk: live.group_name(s.user_id, s.conversation_id)
+        for s in candidates
+        if s.conversation_id is not None
+    }
+    held = _conversations_with_sockets(groups.values())
+    if held is None:
+        logger.warning("Session GC skipped: the channel layer cannot tell which sockets are open.")
+        return []
+    ended: list[Session] = []
+    for session in candidates:
+        if groups.get(session.pk) in held:
+            continue
+        ended_at = min(current, getattr(session, "last_active", current))  # annotated above
+        with transaction.atomic():
+            if not Session.objects.filter(pk=session.pk, ended_at__isnull=True).update(
+                ended_at=ended_at
+            ):
+                continue
+            session.ended_at = ended_at
+            agent_log_record(
+                user=session.user,
+                event=AgentEvent.SESSION_ENDED,
+                session_id=session.pk,
+                conversation_id=session.conversation_id,
+                message="Session left open by a process that died; ended by the session GC.",
+                data=_session_metrics(session, reason="abandoned"),
+            )
+        ended.append(session)
+    return ended
+
+
+def _session_metrics(session: Session, *, reason: str) -> dict[str, Any]:
+    return {
+        "reason": reason,
+        "turns": session.turns,
+        "input_tokens": session.input_tokens,
+        "output_tokens": session.output_tokens,
+        "model_switches": session.model_switches,
+        "agent_switches": session.agent_switches,
+        "cost_usd": str(session.cost_usd),
+        "duration_seconds": session.duration_seconds,
+    }

@@ -8,4 +8,6 @@ urlpatterns = [
     path("agents/<str:agent_id>", api.AgentDetailApi.as_view(), name="agent-detail"),
     path("sessions", api.SessionListApi.as_view(), name="session-list"),
     path("sessions/<str:session_id>", api.SessionDetailApi.as_view(), name="session-detail"),
+    # Routing's explain box needs the agent's declared capabilities, which this app owns.
+    path("routing/explain", api.RoutingExplainApi.as_view(), name="routing-explain"),
 ]

@@ -149,7 +149,22 @@ def main() -> None:
     # The fake upstream runs in a process of its own, so that it does not share this process's
     # interpreter lock with the clients being timed.
     fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.serve", "anthropic", "--text", REPLY, "--chunk", "8"],
+        [
+            sys.executable,
+            "-m",
+            "mosaic.cli",
+            "fake-upstream",
+            "anthropic",
+            "--port",
+            "0",
+            "--reply",
+            REPLY,
+            "--chunk",
+            "8",
+            "--delay",
+            "0",
+            "--quiet",
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -180,7 +195,7 @@ def main() -> None:
             [
                 sys.executable,
                 "-m",
-                "daphne",
+                "mosaic.serve",
                 "-b",
                 "127.0.0.1",
                 "-p",

@@ -11,7 +11,7 @@ Prints p50/p90/p99/max in microseconds for:
   resolve (injected)    the engine with credentials and health passed in (no Redis read)
   classify+resolve      what the gateway does: rules, provider health and the user's usable
                         providers come from the process cache, refreshed from Redis at most
-                        once per second (routing.engine.REFRESH_SECONDS)
+                        once per second (routing.cache.REFRESH_SECONDS)
   ... Redis every call  the same with REFRESH_SECONDS = 0: the rules version, health and
                         credential lookups read from Redis on every call (a quiet user's
                         first message after a pause costs this)
@@ -104,6 +104,7 @@ def main() -> int:
         from django.contrib.auth import get_user_model
 
         from providers.registry import PROVIDERS
+        from routing import cache as route_cache
         from routing import engine
         from routing.classifier import classify
 
@@ -129,10 +130,10 @@ def main() -> int:
         results["classify"] = measure(texts, args.rounds, classify_only)
         results["resolve (injected)"] = measure(texts, args.rounds, resolve_injected)
         results["classify+resolve"] = measure(texts, args.rounds, classify_and_resolve)
-        interval = engine.REFRESH_SECONDS
-        engine.REFRESH_SECONDS = 0.0
+        interval = route_cache.REFRESH_SECONDS
+        route_cache.REFRESH_SECONDS = 0.0
         results["... Redis every call"] = measure(texts, args.rounds, classify_and_resolve)
-        engine.REFRESH_SECONDS = interval
+        route_cache.REFRESH_SECONDS = interval
 
         async def async_samples() -> dict[str, float]:
             samples: list[float] = []

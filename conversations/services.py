@@ -7,6 +7,7 @@ collide and a failed insert gives its numbers back.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -183,7 +184,5 @@ def _append(
 
 def _draft_tokens(draft: MessageDraft) -> int:
     if draft.role == Message.Role.TOOL_CALL:
-        import json
-
         return estimate_tokens(draft.tool_name + json.dumps(draft.tool_arguments or {}))
     return estimate_tokens(draft.content)

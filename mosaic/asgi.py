@@ -15,6 +15,7 @@ from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from accounts.auth import BearerTokenWebsocketMiddleware  # noqa: E402
+from mosaic.web.session_sockets import SessionEndMiddleware  # noqa: E402
 from mosaic.ws_urls import websocket_urlpatterns  # noqa: E402
 
 
@@ -38,7 +39,12 @@ application = ProtocolTypeRouter(
         # Browsers send an Origin header, which must be one of ALLOWED_HOSTS (cross-site socket
         # hijacking); terminal clients send none and authenticate with a bearer token.
         "websocket": BrowserOriginValidator(
-            AuthMiddlewareStack(BearerTokenWebsocketMiddleware(URLRouter(websocket_urlpatterns))),
+            AuthMiddlewareStack(
+                BearerTokenWebsocketMiddleware(
+                    # A logout ends the sockets of that browser session (docs/web.md).
+                    SessionEndMiddleware(URLRouter(websocket_urlpatterns))
+                )
+            ),
             # A pattern without scheme matches the host on any port, as ALLOWED_HOSTS does.
             list(settings.ALLOWED_HOSTS),
         ),

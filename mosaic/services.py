@@ -40,10 +40,24 @@ class ServiceError(RuntimeError):
     """An embedded server could not be started; the message says why and what to do."""
 
 
+def source_checkout() -> Path | None:
+    """The source checkout Mosaic runs from (an editable install, as ``make`` makes), if any."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "manage.py").is_file():
+        return root
+    return None
+
+
 def default_state_dir() -> Path:
+    """``MOSAIC_STATE_DIR``; else ``var/`` in the source checkout Mosaic runs from (where
+    ``make run`` keeps it, so every ``mosaic`` command of that checkout finds the same data);
+    else ``$XDG_STATE_HOME/mosaic`` (``~/.local/state/mosaic``) for an installed package."""
     configured = os.environ.get("MOSAIC_STATE_DIR")
     if configured:
         return Path(configured).expanduser().resolve()
+    checkout = source_checkout()
+    if checkout is not None:
+        return checkout / "var"
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "mosaic"
 

@@ -24,13 +24,19 @@ django_stubs_ext.monkeypatch()
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # --- where local state lives ---------------------------------------------------------------------
-STATE_DIR = default_state_dir()  # MOSAIC_STATE_DIR, default ~/.local/state/mosaic
+# MOSAIC_STATE_DIR; default var/ in a source checkout (as `make run` uses), else
+# ~/.local/state/mosaic.
+STATE_DIR = default_state_dir()
 env.load_env_file(STATE_DIR / "mosaic.env")
+# Where a missing secret sends the user: to the state the server uses, not to a new empty one.
+_NO_LOCAL_SECRETS = (
+    f"there is no {STATE_DIR / 'mosaic.env'}. If Mosaic runs elsewhere, set MOSAIC_STATE_DIR to "
+    "the state directory it uses (`make run` prints it); for a new installation, `make run` or "
+    "`mosaic init` creates that file; or set the variable in the environment."
+)
 
 DEBUG = env.env_bool("DEBUG", False)
-SECRET_KEY = env.env_required(
-    "SECRET_KEY", "set it in the environment, or run `mosaic init` to generate local secrets."
-)
+SECRET_KEY = env.env_required("SECRET_KEY", _NO_LOCAL_SECRETS)
 SECRET_KEY_FALLBACKS = env.env_list("SECRET_KEY_FALLBACKS")
 if not DEBUG and len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long when DEBUG is off.")
@@ -42,13 +48,14 @@ CSRF_TRUSTED_ORIGINS = env.env_list("CSRF_TRUSTED_ORIGINS")
 MOSAIC_ENCRYPTION_KEYS = env.env_list("MOSAIC_ENCRYPTION_KEYS")
 if not MOSAIC_ENCRYPTION_KEYS:
     raise ImproperlyConfigured(
-        "MOSAIC_ENCRYPTION_KEYS is not set: give one or more Fernet keys (comma-separated), "
-        "or run `mosaic init` to generate a local one."
+        "MOSAIC_ENCRYPTION_KEYS is not set (one or more Fernet keys, comma-separated): "
+        + _NO_LOCAL_SECRETS
     )
 
 # --- applications ------------------------------------------------------------------------------
 INSTALLED_APPS = [
     "mosaic.apps.MosaicConfig",
+    "mosaic.web.apps.WebConfig",
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -60,8 +67,8 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
-    "django_celery_results",
     "accounts",
     "providers",
     "conversations",
@@ -172,10 +179,36 @@ CACHES = {
     }
 }
 
+# --- background jobs (docs/jobs.md) -------------------------------------------------------------
+# Hard limit of one job run, unless the job declares its own.
+MOSAIC_JOB_TIME_LIMIT = env.env_int("MOSAIC_JOB_TIME_LIMIT", 600, minimum=1)
+# How long Redis waits for a delivered job to be acknowledged before handing it to another
+# worker: longer than any job plus its retry countdown (system check jobs.E001), and also how
+# long the jobs of a worker that died wait before another worker runs them.
+MOSAIC_JOBS_VISIBILITY_TIMEOUT = env.env_int("MOSAIC_JOBS_VISIBILITY_TIMEOUT", 3600, minimum=1)
+MOSAIC_LOG_HOT_DAYS = env.env_int("MOSAIC_LOG_HOT_DAYS", 7, minimum=1)
+MOSAIC_LOG_RETENTION_DAYS = env.env_int("MOSAIC_LOG_RETENTION_DAYS", 90, minimum=1)
+if MOSAIC_LOG_RETENTION_DAYS <= MOSAIC_LOG_HOT_DAYS:
+    raise ImproperlyConfigured(
+        "MOSAIC_LOG_RETENTION_DAYS must be longer than MOSAIC_LOG_HOT_DAYS "
+        f"({MOSAIC_LOG_RETENTION_DAYS} <= {MOSAIC_LOG_HOT_DAYS})."
+    )
+MOSAIC_JOB_RUN_RETENTION_DAYS = env.env_int("MOSAIC_JOB_RUN_RETENTION_DAYS", 30, minimum=1)
+# A session whose conversation no live socket holds is ended once idle this long.
+MOSAIC_SESSION_GC_GRACE_SECONDS = env.env_int("MOSAIC_SESSION_GC_GRACE_SECONDS", 300, minimum=0)
+
 CELERY_BROKER_URL = _celery_broker_url(REDIS_URL)
-CELERY_RESULT_BACKEND = "django-db"
-CELERY_RESULT_EXTENDED = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# No result backend: every attempt of every job is a JobRun row (state, timings, error, a short
+# copy of the result), which the admin and /api/admin/jobs show. The worker banner says
+# "results: disabled://".
+CELERY_RESULT_BACKEND = "disabled"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_EXPIRES = None
+CELERY_BEAT_SCHEDULER = "jobs.scheduler:MosaicScheduler"
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES: dict[str, dict[str, Any]] = {"default": {}, "housekeeping": {}}
+CELERY_TASK_ROUTES = ("core.jobs.route_to_declared_queue",)
+CELERY_TASK_TIME_LIMIT = MOSAIC_JOB_TIME_LIMIT
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -184,7 +217,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": MOSAIC_JOBS_VISIBILITY_TIMEOUT}
 
 # --- auth and API ------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -199,6 +232,15 @@ MOSAIC_TOKEN_TTL_DAYS = env.env_int("MOSAIC_TOKEN_TTL_DAYS", 90, minimum=1)
 MOSAIC_TOKEN_CACHE_SECONDS = env.env_float(
     "MOSAIC_TOKEN_CACHE_SECONDS", 1.0, minimum=0.0, maximum=5.0
 )
+
+# The web page's sign-in (mosaic/web): Django's session login, with failed attempts limited per
+# account and per client address in windows of MOSAIC_LOGIN_WINDOW_SECONDS (accounts/login_limit.py).
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "web:login"
+MOSAIC_LOGIN_FAILURES_PER_ACCOUNT = env.env_int("MOSAIC_LOGIN_FAILURES_PER_ACCOUNT", 10, minimum=1)
+MOSAIC_LOGIN_FAILURES_PER_ADDRESS = env.env_int("MOSAIC_LOGIN_FAILURES_PER_ADDRESS", 50, minimum=1)
+MOSAIC_LOGIN_WINDOW_SECONDS = env.env_int("MOSAIC_LOGIN_WINDOW_SECONDS", 900, minimum=10)
 
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -219,6 +261,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.2.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Other fields are also called "source": give the memory one its own enum name.
+    "ENUM_NAME_OVERRIDES": {"MemorySourceEnum": "memory.models.Source"},
+    # /api/docs/ loads Swagger UI from the installed drf-spectacular-sidecar (pinned in
+    # pyproject.toml), through our static files: no CDN, so it works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- providers ---------------------------------------------------------------------------------
@@ -233,18 +282,59 @@ OPENROUTER_BASE_URL = env.env_url(
 )
 ZAI_API_KEY = env.env_str("ZAI_API_KEY")
 ZAI_BASE_URL = env.env_url("ZAI_BASE_URL", "https://api.z.ai/api/paas/v4", schemes=_HTTP)
-OLLAMA_BASE_URL = env.env_url("OLLAMA_BASE_URL", "http://localhost:11434", schemes=_HTTP)
+OLLAMA_DEFAULT_BASE_URL = "http://localhost:11434"
+OLLAMA_BASE_URL = env.env_url("OLLAMA_BASE_URL", OLLAMA_DEFAULT_BASE_URL, schemes=_HTTP)
+# Set explicitly: Ollama is then tried before it has ever answered a probe (otherwise an Ollama
+# at the default URL counts only once a probe found it).
+OLLAMA_CONFIGURED = bool(env.env_str("OLLAMA_BASE_URL"))
 OLLAMA_API_KEY = env.env_str("OLLAMA_API_KEY")
 
 MOSAIC_PROVIDER_HEALTH_INTERVAL = env.env_int("MOSAIC_PROVIDER_HEALTH_INTERVAL", 60, minimum=5)
 MOSAIC_PROVIDER_TIMEOUT = env.env_float("MOSAIC_PROVIDER_TIMEOUT", 120.0, minimum=0.1)
 MOSAIC_DEFAULT_MODEL = env.env_str("MOSAIC_DEFAULT_MODEL", "anthropic:claude-sonnet-4-6")
-MOSAIC_EMBEDDING_PROVIDER = env.env_str("MOSAIC_EMBEDDING_PROVIDER", "ollama")
-MOSAIC_EMBEDDING_MODEL = env.env_str("MOSAIC_EMBEDDING_MODEL", "nomic-embed-text")
-MOSAIC_EMBEDDING_DIMS = env.env_int("MOSAIC_EMBEDDING_DIMS", 768, minimum=1)
+# Embeddings (docs/memory.md): "local" is the bundled all-MiniLM-L6-v2 (384 dims, no server);
+# an empty model means the provider's default, and 0 dims the model's known size.
+MOSAIC_EMBEDDING_PROVIDER = env.env_str("MOSAIC_EMBEDDING_PROVIDER", "local")
+MOSAIC_EMBEDDING_MODEL = env.env_str("MOSAIC_EMBEDDING_MODEL", "")
+MOSAIC_EMBEDDING_DIMS = env.env_int("MOSAIC_EMBEDDING_DIMS", 0, minimum=0)
+MOSAIC_EMBEDDING_THREADS = env.env_int("MOSAIC_EMBEDDING_THREADS", 1, minimum=1)
+
+# --- memory (docs/memory.md) ------------------------------------------------------------------
+# Saving an insight this similar (cosine) to one the user already has updates that one instead.
+MOSAIC_MEMORY_DEDUP_THRESHOLD = env.env_float(
+    "MOSAIC_MEMORY_DEDUP_THRESHOLD", 0.9, minimum=0.0, maximum=1.0
+)
+# Search reads every row of a user with at most this many insights (exact), else walks the
+# HNSW index with pgvector's iterative scan, bounded by MAX_SCAN_TUPLES candidates.
+MOSAIC_MEMORY_EXACT_SCAN_ROWS = env.env_int("MOSAIC_MEMORY_EXACT_SCAN_ROWS", 5000, minimum=0)
+MOSAIC_MEMORY_HNSW_MAX_SCAN_TUPLES = env.env_int(
+    "MOSAIC_MEMORY_HNSW_MAX_SCAN_TUPLES", 20000, minimum=100
+)
+# Decay: an unused insight's importance halves every HALF_LIFE_DAYS; below ARCHIVE_BELOW it is
+# archived (still listed and searchable, no longer offered to the model).
+MOSAIC_MEMORY_HALF_LIFE_DAYS = env.env_float("MOSAIC_MEMORY_HALF_LIFE_DAYS", 30.0, minimum=0.1)
+MOSAIC_MEMORY_ARCHIVE_BELOW = env.env_float(
+    "MOSAIC_MEMORY_ARCHIVE_BELOW", 0.1, minimum=0.0, maximum=1.0
+)
+MOSAIC_MEMORY_DECAY_INTERVAL = env.env_int("MOSAIC_MEMORY_DECAY_INTERVAL", 86400, minimum=60)
+# Extraction reads a conversation once it has been idle this long (seconds).
+MOSAIC_MEMORY_EXTRACT_IDLE_SECONDS = env.env_int(
+    "MOSAIC_MEMORY_EXTRACT_IDLE_SECONDS", 300, minimum=0
+)
 
 # --- chat --------------------------------------------------------------------------------------
 MOSAIC_MAX_MESSAGE_BYTES = env.env_int("MOSAIC_MAX_MESSAGE_BYTES", 256 * 1024, minimum=1024)
+# The hard limit of one WebSocket message (daphne via mosaic.serve): up to it, a frame over
+# MOSAIC_MAX_MESSAGE_BYTES gets a `too_large` error and the socket stays open; beyond it the
+# socket is closed with code 1009.
+MOSAIC_WEBSOCKET_MAX_BYTES = env.env_int(
+    "MOSAIC_WEBSOCKET_MAX_BYTES", max(1024 * 1024, 2 * MOSAIC_MAX_MESSAGE_BYTES), minimum=1024
+)
+if MOSAIC_WEBSOCKET_MAX_BYTES < MOSAIC_MAX_MESSAGE_BYTES + 4096:
+    raise ImproperlyConfigured(
+        "MOSAIC_WEBSOCKET_MAX_BYTES must be at least MOSAIC_MAX_MESSAGE_BYTES + 4096 (a message "
+        "and the frame around it)."
+    )
 MOSAIC_CONTEXT_THRESHOLD = env.env_float("MOSAIC_CONTEXT_THRESHOLD", 0.8, minimum=0.1, maximum=1.0)
 MOSAIC_AGENT_MAX_TURNS = env.env_int("MOSAIC_AGENT_MAX_TURNS", 8, minimum=1)
 # How long a process trusts its cached routing rules, health and credentials before checking

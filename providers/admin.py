@@ -108,6 +108,9 @@ class ProviderCredentialAdmin(admin.ModelAdmin[ProviderCredential]):
     def short_error(self, obj: ProviderCredential) -> str:
         return obj.last_error[:80]
 
+    # Every write goes through the service, which clears the cached credential answers once
+    # the admin's transaction commits (never before: a reader could cache the old rows again).
+
     def save_model(
         self, request: HttpRequest, obj: ProviderCredential, form: Any, change: bool
     ) -> None:
@@ -118,18 +121,21 @@ class ProviderCredentialAdmin(admin.ModelAdmin[ProviderCredential]):
         )
 
     def delete_model(self, request: HttpRequest, obj: ProviderCredential) -> None:
-        owner_id = obj.owner_id
-        super().delete_model(request, obj)
-        selectors.invalidate_usable(owner_id=owner_id)
+        services.credential_admin_save(user=acting_user(request), credential=obj, delete=True)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ProviderCredential]) -> None:
-        super().delete_queryset(request, queryset)
-        selectors.invalidate_usable(owner_id=None)
+        for credential in queryset:
+            services.credential_admin_save(
+                user=acting_user(request), credential=credential, delete=True
+            )
 
     @admin.action(description="Deactivate the selected credentials")
     def deactivate(self, request: HttpRequest, queryset: QuerySet[ProviderCredential]) -> None:
-        count = queryset.update(is_active=False)
-        selectors.invalidate_usable(owner_id=None)
+        count = 0
+        for credential in queryset.filter(is_active=True):
+            credential.is_active = False
+            services.credential_admin_save(user=acting_user(request), credential=credential)
+            count += 1
         self.message_user(request, f"Deactivated {count} credential(s).")
 
 
@@ -138,21 +144,25 @@ class ProviderHealthAdmin(admin.ModelAdmin[ProviderHealth]):
     list_display = [
         "provider",
         "status",
-        "latency_ms",
+        "latency",
         "checked_at",
         "consecutive_failures",
         "last_error",
     ]
     list_filter = ["status"]
-    readonly_fields = [
+    fields = readonly_fields = (
         "provider",
         "status",
-        "latency_ms",
+        "latency",
         "last_error",
         "checked_at",
         "consecutive_failures",
-    ]
+    )
     actions = ["probe_now"]
+
+    @admin.display(description="latency", ordering="latency_ms")
+    def latency(self, obj: ProviderHealth) -> str:
+        return "-" if obj.latency_ms is None else f"{obj.latency_ms:.0f} ms"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # rows are written by the probe

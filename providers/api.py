@@ -1,7 +1,7 @@
 """REST API of the providers app: credentials, OAuth logins, health and models.
 
 Views parse, call one service or selector, and shape the answer; domain errors become HTTP
-statuses in one place (``ProvidersApiView.handle_exception``). Secrets are write-only: no
+statuses in one place (``core/http_errors.py``). Secrets are write-only: no
 serializer here has a field that reads one back; ``secret_hint`` is at most ``sk-…abcd``.
 """
 
@@ -22,48 +22,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.auth import acting_user
-from providers import oauth, selectors, services
+from core.http_errors import status_for
+from providers import model_lists, oauth, selectors, services
 from providers.adapters.base import ProviderError
 from providers.fields import validate_http_url
 from providers.models import ProviderCredential
-from providers.registry import PROVIDERS, UnknownProvider
-
-# --- errors: one place ---------------------------------------------------------------------------
-
-_ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
-    (selectors.CredentialNotFound, status.HTTP_404_NOT_FOUND),
-    (UnknownProvider, status.HTTP_404_NOT_FOUND),
-    (services.CredentialInvalid, status.HTTP_400_BAD_REQUEST),
-    (services.CredentialConflict, status.HTTP_409_CONFLICT),
-    (oauth.OAuthNotConfigured, status.HTTP_409_CONFLICT),
-    (oauth.OAuthUnavailable, status.HTTP_502_BAD_GATEWAY),
-    (oauth.OAuthError, status.HTTP_400_BAD_REQUEST),
-    (ProviderError, status.HTTP_502_BAD_GATEWAY),
-)
-
-
-def error_status(exc: Exception) -> int | None:
-    for error_type, code in _ERROR_STATUS:
-        if isinstance(exc, error_type):
-            return code
-    return None
-
-
-def error_message(exc: Exception) -> str:
-    if isinstance(exc, oauth.OAuthError | ProviderError):
-        return exc.message
-    if isinstance(exc, UnknownProvider):
-        return str(exc)
-    return str(exc) or exc.__class__.__name__
-
-
-class ProvidersApiView(APIView):
-    def handle_exception(self, exc: Exception) -> Response:
-        code = error_status(exc)
-        if code is None:
-            return super().handle_exception(exc)
-        return Response({"detail": error_message(exc)}, status=code)
-
+from providers.registry import PROVIDERS
 
 # --- serializers ---------------------------------------------------------------------------------
 
@@ -135,7 +99,7 @@ def credential_data(credential: ProviderCredential) -> dict[str, Any]:
 # --- credentials ---------------------------------------------------------------------------------
 
 
-class ProviderListApi(ProvidersApiView):
+class ProviderListApi(APIView):
     """The acting user's credentials, and which credential each provider would use for them."""
 
     class CredentialCreateInput(serializers.Serializer[Any]):
@@ -177,7 +141,7 @@ class ProviderListApi(ProvidersApiView):
         return Response(credential_data(credential), status=status.HTTP_201_CREATED)
 
 
-class ProviderDetailApi(ProvidersApiView):
+class ProviderDetailApi(APIView):
     class CredentialUpdateInput(serializers.Serializer[Any]):
         label = serializers.CharField(allow_blank=True, required=False, max_length=100)  # type: ignore[assignment]
         api_key = serializers.CharField(
@@ -212,7 +176,7 @@ class ProviderDetailApi(ProvidersApiView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ProviderTestApi(ProvidersApiView):
+class ProviderTestApi(APIView):
     """Run the provider's health check with this credential, now (about 10 s at most)."""
 
     @extend_schema(
@@ -242,7 +206,7 @@ class ProviderTestApi(ProvidersApiView):
 # --- health and models ---------------------------------------------------------------------------
 
 
-class ProviderHealthApi(ProvidersApiView):
+class ProviderHealthApi(APIView):
     """The last probe of each provider, as recorded by the scheduled task (never probes)."""
 
     @extend_schema(
@@ -264,7 +228,7 @@ class ProviderHealthApi(ProvidersApiView):
         )
 
 
-class ProviderModelsApi(ProvidersApiView):
+class ProviderModelsApi(APIView):
     """The models the acting user can use now (providers with a usable credential only)."""
 
     @extend_schema(
@@ -277,7 +241,7 @@ class ProviderModelsApi(ProvidersApiView):
         )
     )
     def get(self, request: Request) -> Response:
-        listing = selectors.available_models(user=acting_user(request))
+        listing = model_lists.available_models(user=acting_user(request))
         models = [{"key": spec.key, **dataclasses.asdict(spec)} for spec in listing.models]
         sources = [
             {
@@ -305,7 +269,7 @@ def callback_url(request: Request) -> str:
     return request.build_absolute_uri(reverse("providers-oauth-callback"))
 
 
-class OAuthStartApi(ProvidersApiView):
+class OAuthStartApi(APIView):
     """Start a PKCE login: returns the URL for the user to open (valid for 10 minutes)."""
 
     @extend_schema(
@@ -328,7 +292,7 @@ class OAuthStartApi(ProvidersApiView):
         return Response(dataclasses.asdict(start), status=status.HTTP_201_CREATED)
 
 
-class OAuthCompleteApi(ProvidersApiView):
+class OAuthCompleteApi(APIView):
     """Finish a login with the pasted code (``code#state`` or the code plus ``state``)."""
 
     class OAuthCompleteInput(serializers.Serializer[Any]):
@@ -345,7 +309,7 @@ class OAuthCompleteApi(ProvidersApiView):
         return Response(credential_data(credential), status=status.HTTP_201_CREATED)
 
 
-class OAuthCallbackApi(ProvidersApiView):
+class OAuthCallbackApi(APIView):
     """Where the authorization server sends the browser back (``?code=…&state=…``).
 
     A signed-in browser (same user who started) completes the login here. Anyone else is shown
@@ -381,7 +345,7 @@ class OAuthCallbackApi(ProvidersApiView):
         try:
             credential = services.oauth_complete(user=acting_user(request), code=code, state=state)
         except (oauth.OAuthError, ProviderError, services.CredentialInvalid) as exc:
-            return self._page("error", error_message(exc), error_status(exc) or 400)
+            return self._page("error", exc.message, status_for(exc))
         return self._page(
             "complete",
             f"Logged in to {credential.provider}; you can close this page.",
@@ -393,7 +357,7 @@ class OAuthCallbackApi(ProvidersApiView):
         return Response({"status": outcome, "detail": message, **extra}, status=code)
 
 
-class OAuthDeviceStartApi(ProvidersApiView):
+class OAuthDeviceStartApi(APIView):
     """Start a device-code login: returns the code to enter and where to enter it."""
 
     @extend_schema(
@@ -416,7 +380,7 @@ class OAuthDeviceStartApi(ProvidersApiView):
         return Response(dataclasses.asdict(start), status=status.HTTP_201_CREATED)
 
 
-class OAuthDevicePollApi(ProvidersApiView):
+class OAuthDevicePollApi(APIView):
     """Has the user approved yet? ``pending`` (poll again after ``interval`` s) or ``complete``."""
 
     class OAuthDevicePollInput(serializers.Serializer[Any]):

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import functools
 from typing import Any
+from urllib.parse import urlparse
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
-from django.core.exceptions import FieldError, ImproperlyConfigured
+from django.core.exceptions import FieldError, ImproperlyConfigured, ValidationError
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Expression, Lookup
@@ -113,10 +114,6 @@ def validate_http_url(value: str) -> None:
     """An http(s) URL with a host. Looser than Django's URLValidator on purpose: internal names
     without a dot (``http://ollama:11434`` in a compose file, ``http://gpu-box:11434``) are
     exactly what a self-hosted base URL often looks like."""
-    from urllib.parse import urlparse
-
-    from django.core.exceptions import ValidationError
-
     if not value:
         return
     try:

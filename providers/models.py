@@ -118,6 +118,8 @@ class ProviderHealth(models.Model):
     latency_ms = models.FloatField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
+    # The last probe that found it usable (healthy or degraded); null: never.
+    last_healthy_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
 
     class Meta:

@@ -35,6 +35,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from core import env
+from core.errors import InvalidInput
 
 OAUTH_PROVIDERS: tuple[str, ...] = ("anthropic", "openai")
 
@@ -48,17 +49,22 @@ DEVICE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
 # --- errors ------------------------------------------------------------------------------------
 
 
-class OAuthError(Exception):
-    """An OAuth step failed; the message is one sentence for the user."""
+class OAuthError(InvalidInput):
+    """An OAuth step failed; the message is one sentence for the user. ``oauth_code`` is the
+    authorization server's own error code (``invalid_grant``, ``access_denied``…) when it sent
+    one."""
 
-    def __init__(self, message: str, *, code: str = "") -> None:
+    code = "oauth_failed"
+
+    def __init__(self, message: str, *, oauth_code: str = "") -> None:
         super().__init__(message)
-        self.message = message
-        self.code = code
+        self.oauth_code = oauth_code
 
 
 class OAuthNotConfigured(OAuthError):
     """The operator has not configured an OAuth client for this provider (or this flow)."""
+
+    code = "oauth_not_configured"
 
 
 class OAuthStateError(OAuthError):
@@ -71,6 +77,9 @@ class InvalidGrant(OAuthError):
 
 class OAuthUnavailable(OAuthError):
     """The authorization server could not be reached or answered with a server error."""
+
+    code = "oauth_unavailable"
+    retryable = True
 
 
 # --- configuration -----------------------------------------------------------------------------
@@ -224,7 +233,7 @@ class AuthorizationPending(OAuthError):
     """Device flow: the user has not finished yet (``slow_down`` sets ``slow_down``)."""
 
     def __init__(self, message: str, *, slow_down: bool = False) -> None:
-        super().__init__(message, code="slow_down" if slow_down else "authorization_pending")
+        super().__init__(message, oauth_code="slow_down" if slow_down else "authorization_pending")
         self.slow_down = slow_down
 
 
@@ -259,10 +268,10 @@ def _post_form(config: OAuthClientConfig, url: str, data: dict[str, str]) -> dic
         detail = f"{code}: {description}" if description else code
         message = f"The {config.provider} authorization server refused the request ({detail})."
         if code == "invalid_grant":
-            raise InvalidGrant(message, code=code)
+            raise InvalidGrant(message, oauth_code=code)
         if code in ("authorization_pending", "slow_down"):
             raise AuthorizationPending(message, slow_down=code == "slow_down")
-        raise OAuthError(message, code=code)
+        raise OAuthError(message, oauth_code=code)
     return body
 
 

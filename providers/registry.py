@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 from functools import cache
 
+from core.errors import NotFound
 from providers.adapters.base import ProviderAdapter
 
 # name -> "module:Class"; imported on first use so that start-up stays fast.
@@ -21,7 +22,9 @@ ADAPTERS: dict[str, str] = {
 PROVIDERS: tuple[str, ...] = tuple(ADAPTERS)
 
 
-class UnknownProvider(LookupError):
+class UnknownProvider(NotFound):
+    code = "unknown_provider"
+
     def __init__(self, name: str) -> None:
         super().__init__(f"Unknown provider {name!r}; known providers: {', '.join(PROVIDERS)}.")
         self.name = name

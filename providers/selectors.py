@@ -1,63 +1,36 @@
-"""Reads of the providers app. Every function that touches a user's data takes the acting user
-and filters by it: another user's credential is "not found", never returned.
+"""Reads of the providers app: credentials, which providers a user can use, and provider health.
+
+Every function that touches a user's data takes the acting user and filters by it: another
+user's credential is "not found", never returned. Nothing here writes or calls a provider:
+writes (and the cache invalidation they cause) are in ``services``, probing in ``health``, live
+model lists in ``model_lists``. Two reads keep a short-lived cache of what they read
+(``usable_providers``, ``health_map``): a cache fill is not a state change.
 """
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, cast
 from uuid import UUID
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
-from providers import catalog
-from providers.adapters.base import ModelSpec, ProviderError, ResolvedCredential
-from providers.health import HealthStatus, health_map, provider_health
-from providers.models import ProviderCredential
+from core.errors import NotFound
+from providers.adapters.base import ResolvedCredential
+from providers.models import ProviderCredential, ProviderHealth
 from providers.registry import PROVIDERS, get_adapter
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-__all__ = [
-    "CredentialNotFound",
-    "HealthStatus",
-    "ModelListing",
-    "ProviderModels",
-    "active_credentials",
-    "available_models",
-    "credential_get",
-    "credential_list",
-    "credential_usable",
-    "env_api_key",
-    "health_map",
-    "invalidate_usable",
-    "mask_secret",
-    "provider_base_url",
-    "provider_health",
-    "provider_summary",
-    "usable_providers",
-]
-
 # Providers that need no key: usable whenever their base URL is set.
 KEYLESS_PROVIDERS = frozenset({"ollama"})
-# Providers whose model list comes from the upstream (cached), not only from the catalog.
-DYNAMIC_MODEL_PROVIDERS = ("openrouter", "ollama")
 
 USABLE_CACHE_SECONDS = 30
-MODELS_FRESH_SECONDS = 300
-MODELS_RETRY_AFTER_FAILURE_SECONDS = 30
-MODELS_KEEP_SECONDS = 24 * 3600
-MODELS_FETCH_TIMEOUT_SECONDS = 10.0
 
 
 # A secret shorter than this is masked as "…" alone: 7 visible characters would be too many.
@@ -73,7 +46,7 @@ def mask_secret(secret: str) -> str:
     return f"{secret[:3]}…{secret[-4:]}"
 
 
-class CredentialNotFound(LookupError):
+class CredentialNotFound(NotFound):
     """No such credential for this user (whether it does not exist or is someone else's)."""
 
 
@@ -164,21 +137,33 @@ def provider_summary(*, user: User) -> list[ProviderSummary]:
 
 # --- usable providers (on every message: cached) -----------------------------------------------
 
-_USABLE_GENERATION_KEY = "providers:usable:generation"
+USABLE_GENERATION_KEY = "providers:usable:generation"
 
 
-def _usable_key(user_id: int | None, generation: int) -> str:
-    return f"providers:usable:{generation}:{user_id if user_id is not None else 'system'}"
+def _environment_fingerprint() -> str:
+    """Which providers this process's environment configures: part of the cache key, so that a
+    restart with a key removed from the environment never reads the previous run's answer."""
+    configured = [name for name in PROVIDERS if env_api_key(name)]
+    configured.append(f"ollama={settings.OLLAMA_CONFIGURED}:{settings.OLLAMA_BASE_URL}")
+    return hashlib.sha256(",".join(configured).encode()).hexdigest()[:8]
+
+
+def usable_key(user_id: int | None, generation: int) -> str:
+    who = user_id if user_id is not None else "system"
+    return f"providers:usable:{generation}:{_environment_fingerprint()}:{who}"
 
 
 def usable_providers(*, user: User) -> set[str]:
-    """Providers the user can send a request to now: own or system credential, env key, Ollama.
+    """Providers the user can send a request to now: their own or a system credential, or an
+    environment key. Ollama needs no key: it counts when its URL is configured
+    (``OLLAMA_BASE_URL`` set), when someone stored a credential for it, or once it has answered a
+    probe; an Ollama nobody configured and that never answered is not tried.
 
-    Cached per user for 30 s; credential writes invalidate it (``invalidate_usable``).
+    Cached per user for 30 s; credential writes invalidate it (``services.invalidate_usable``).
     """
     user_id = acting_user_id(user)
-    generation = int(cache.get(_USABLE_GENERATION_KEY) or 0)
-    key = _usable_key(user_id, generation)
+    generation = int(cache.get(USABLE_GENERATION_KEY) or 0)
+    key = usable_key(user_id, generation)
     cached = cache.get(key)
     if cached is not None:
         return set(cached)
@@ -192,167 +177,99 @@ def usable_providers(*, user: User) -> set[str]:
         .distinct()
     )
     providers |= {name for name in PROVIDERS if env_api_key(name)}
-    if settings.OLLAMA_BASE_URL:
+    if "ollama" not in providers and _ollama_reachable():
         providers.add("ollama")
     providers &= set(PROVIDERS)
     cache.set(key, sorted(providers), USABLE_CACHE_SECONDS)
     return providers
 
 
-def invalidate_usable(*, owner_id: int | None) -> None:
-    """Forget cached ``usable_providers``: one user's, or everyone's after a system-wide change."""
-    if owner_id is not None:
-        generation = int(cache.get(_USABLE_GENERATION_KEY) or 0)
-        cache.delete(_usable_key(owner_id, generation))
-        return
-    try:
-        cache.incr(_USABLE_GENERATION_KEY)
-    except ValueError:
-        cache.set(_USABLE_GENERATION_KEY, 1, None)
+def _ollama_reachable() -> bool:
+    if not settings.OLLAMA_BASE_URL:
+        return False
+    if settings.OLLAMA_CONFIGURED or settings.OLLAMA_BASE_URL != settings.OLLAMA_DEFAULT_BASE_URL:
+        return True
+    status = health_map().get("ollama")
+    return status is not None and status.last_healthy_at is not None
 
 
-# --- models ------------------------------------------------------------------------------------
+# --- health (probed by ``providers.health``; read here) -----------------------------------------
+HEALTH_CACHE_KEY = "providers:health"
+Status = Literal["healthy", "degraded", "down", "unknown"]
 
 
 @dataclass(frozen=True, slots=True)
-class ProviderModels:
+class HealthStatus:
     provider: str
-    models: list[ModelSpec]
-    # "catalog" (static list), "upstream" (just fetched) or "cache" (fetched earlier).
-    source: str
-    stale: bool = False
+    status: Status
+    latency_ms: float | None = None
     error: str = ""
-    fetched_at: dt.datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ModelListing:
-    providers: list[ProviderModels] = field(default_factory=list)
+    checked_at: dt.datetime | None = None
+    # When a probe last found it healthy or degraded (None: never, as far as the table knows).
+    last_healthy_at: dt.datetime | None = None
 
     @property
-    def models(self) -> list[ModelSpec]:
-        return [spec for entry in self.providers for spec in entry.models]
+    def available(self) -> bool:
+        """Whether routing may send a request there ("unknown" counts as available)."""
+        return self.status != "down"
+
+    def as_cache(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "latency_ms": self.latency_ms,
+            "error": self.error,
+            "checked_at": self.checked_at.isoformat() if self.checked_at else None,
+            "last_healthy_at": self.last_healthy_at.isoformat() if self.last_healthy_at else None,
+        }
+
+    @classmethod
+    def from_cache(cls, provider: str, data: dict[str, Any]) -> HealthStatus:
+        checked, healthy = data.get("checked_at"), data.get("last_healthy_at")
+        return cls(
+            provider=provider,
+            status=data.get("status", "unknown"),
+            latency_ms=data.get("latency_ms"),
+            error=str(data.get("error") or ""),
+            checked_at=dt.datetime.fromisoformat(checked) if checked else None,
+            last_healthy_at=dt.datetime.fromisoformat(healthy) if healthy else None,
+        )
+
+    @classmethod
+    def from_row(cls, row: ProviderHealth) -> HealthStatus:
+        return cls(
+            row.provider,
+            cast(Status, row.status),
+            row.latency_ms,
+            row.last_error,
+            row.checked_at,
+            row.last_healthy_at,
+        )
 
 
-def _models_cache_key(provider: str, base_url: str) -> str:
-    digest = hashlib.sha256(base_url.encode()).hexdigest()[:16]
-    return f"providers:models:{provider}:{digest}"
+def health_cache_timeout() -> int:
+    # Long enough to outlive several missed beats; the table is the fallback after that.
+    return int(settings.MOSAIC_PROVIDER_HEALTH_INTERVAL) * 10
 
 
-def _specs_from_cache(data: Sequence[dict[str, Any]]) -> list[ModelSpec]:
-    names = {f.name for f in dataclasses.fields(ModelSpec)}
-    return [ModelSpec(**{k: v for k, v in item.items() if k in names}) for item in data]
+def _unknown(provider: str) -> HealthStatus:
+    return HealthStatus(provider=provider, status="unknown")
 
 
-async def _fetch_models(provider: str, credential: ResolvedCredential) -> list[ModelSpec]:
-    adapter = get_adapter(provider)
-    return await asyncio.wait_for(adapter.list_models(credential), MODELS_FETCH_TIMEOUT_SECONDS)
+def health_map() -> dict[str, HealthStatus]:
+    """The last known health of every registered provider (never probes)."""
+    cached = cache.get(HEALTH_CACHE_KEY)
+    if isinstance(cached, dict):
+        known = {name: HealthStatus.from_cache(name, data) for name, data in cached.items()}
+    else:
+        known = {row.provider: HealthStatus.from_row(row) for row in ProviderHealth.objects.all()}
+        cache.set(
+            HEALTH_CACHE_KEY,
+            {name: status.as_cache() for name, status in known.items()},
+            health_cache_timeout(),
+        )
+    return {name: known.get(name) or _unknown(name) for name in PROVIDERS}
 
 
-async def _fetch_all(
-    wanted: dict[str, ResolvedCredential],
-) -> dict[str, list[ModelSpec] | BaseException]:
-    names = list(wanted)
-    results = await asyncio.gather(
-        *(_fetch_models(name, wanted[name]) for name in names), return_exceptions=True
-    )
-    return dict(zip(names, results, strict=True))
-
-
-def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, ProviderError):
-        return exc.message
-    if isinstance(exc, TimeoutError):
-        return f"no answer within {MODELS_FETCH_TIMEOUT_SECONDS:g} s"
-    return str(exc) or exc.__class__.__name__
-
-
-def _dynamic_models(credentials: dict[str, ResolvedCredential]) -> dict[str, ProviderModels]:
-    """OpenRouter's and Ollama's live lists: fetched at most once per TTL, kept when down."""
-    now = timezone.now()
-    entries: dict[str, dict[str, Any] | None] = {}
-    to_fetch: dict[str, ResolvedCredential] = {}
-    for name, credential in credentials.items():
-        entry = cache.get(_models_cache_key(name, credential.base_url))
-        entry = entry if isinstance(entry, dict) else None
-        entries[name] = entry
-        if entry is None:
-            to_fetch[name] = credential
-            continue
-        failed_at = entry.get("failed_at")
-        if failed_at:
-            # The upstream was down a moment ago: do not ask again on every request.
-            if now.timestamp() - float(failed_at) >= MODELS_RETRY_AFTER_FAILURE_SECONDS:
-                to_fetch[name] = credential
-        elif now.timestamp() - float(entry.get("fetched_at") or 0) >= MODELS_FRESH_SECONDS:
-            to_fetch[name] = credential
-
-    fetched = async_to_sync(_fetch_all)(to_fetch) if to_fetch else {}
-
-    listing: dict[str, ProviderModels] = {}
-    for name, credential in credentials.items():
-        key = _models_cache_key(name, credential.base_url)
-        entry = entries[name]
-        outcome = fetched.get(name)
-        if isinstance(outcome, list):
-            cache.set(
-                key,
-                {
-                    "fetched_at": now.timestamp(),
-                    "models": [dataclasses.asdict(spec) for spec in outcome],
-                },
-                MODELS_KEEP_SECONDS,
-            )
-            listing[name] = ProviderModels(name, outcome, "upstream", fetched_at=now)
-            continue
-        error = ""
-        if isinstance(outcome, BaseException):
-            error = _error_text(outcome)
-            entry = {**(entry or {}), "failed_at": now.timestamp(), "error": error}
-            cache.set(key, entry, MODELS_KEEP_SECONDS)
-        elif entry is not None:
-            error = str(entry.get("error") or "")
-        if entry is not None and entry.get("models") is not None:
-            specs = _specs_from_cache(entry["models"])
-            catalog.register_dynamic(name, specs)
-            fetched_at = entry.get("fetched_at")
-            listing[name] = ProviderModels(
-                name,
-                specs,
-                "cache",
-                stale=bool(error),
-                error=error,
-                fetched_at=dt.datetime.fromtimestamp(fetched_at, tz=dt.UTC) if fetched_at else None,
-            )
-        else:
-            listing[name] = ProviderModels(
-                name, catalog.static_models(name), "catalog", stale=True, error=error
-            )
-    return listing
-
-
-def available_models(*, user: User) -> ModelListing:
-    """The models the user can use now: the catalog's for providers with a usable credential,
-    and the live lists of OpenRouter and Ollama (cached; the catalog or last good list when the
-    upstream is down, flagged ``stale`` with the error)."""
-    from providers.services import resolve_credential
-
-    usable = usable_providers(user=user)
-    dynamic_credentials: dict[str, ResolvedCredential] = {}
-    for name in DYNAMIC_MODEL_PROVIDERS:
-        if name not in usable:
-            continue
-        try:
-            dynamic_credentials[name] = resolve_credential(user=user, provider=name)
-        except ProviderError:
-            continue
-    dynamic = _dynamic_models(dynamic_credentials)
-    providers: list[ProviderModels] = []
-    for name in PROVIDERS:
-        if name not in usable:
-            continue
-        if name in dynamic:
-            providers.append(dynamic[name])
-        elif name not in DYNAMIC_MODEL_PROVIDERS:
-            providers.append(ProviderModels(name, catalog.static_models(name), "catalog"))
-    return ModelListing(providers)
+def provider_health(provider: str) -> HealthStatus | None:
+    """The last known health of one provider ("unknown" if never probed; None if unregistered)."""
+    return health_map().get(provider)

@@ -16,23 +16,32 @@ Anything that changes which credentials exist invalidates ``usable_providers``' 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
 from asgiref.sync import async_to_sync, sync_to_async
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from redis.exceptions import LockError, RedisError
 
+from core.errors import Conflict, InvalidInput
 from providers import oauth, selectors
-from providers.adapters.base import ErrorKind, Health, ProviderError, ResolvedCredential
+from providers.adapters.base import (
+    ErrorKind,
+    Health,
+    ProviderAdapter,
+    ProviderError,
+    ResolvedCredential,
+)
 from providers.fields import validate_http_url
-from providers.health import probe
 from providers.models import CredentialKind, ProviderCredential
 from providers.registry import PROVIDERS, UnknownProvider, get_adapter
 
@@ -56,11 +65,11 @@ REVOKED_MESSAGE = (
 )
 
 
-class CredentialConflict(Exception):
+class CredentialConflict(Conflict):
     """Another write made a different credential active at the same moment."""
 
 
-class CredentialInvalid(ValueError):
+class CredentialInvalid(InvalidInput):
     """The input cannot make a credential; the message says why, in one sentence."""
 
 
@@ -84,6 +93,19 @@ def _check_base_url(base_url: str) -> None:
         raise CredentialInvalid("base_url must be an http:// or https:// URL.") from None
 
 
+def invalidate_usable(*, owner_id: int | None) -> None:
+    """Forget cached ``usable_providers``: one user's, or everyone's after a system-wide change.
+    Called on commit of every write that changes which credentials exist."""
+    if owner_id is not None:
+        generation = int(cache.get(selectors.USABLE_GENERATION_KEY) or 0)
+        cache.delete(selectors.usable_key(owner_id, generation))
+        return
+    try:
+        cache.incr(selectors.USABLE_GENERATION_KEY)
+    except ValueError:
+        cache.set(selectors.USABLE_GENERATION_KEY, 1, None)
+
+
 def _save_active(credential: ProviderCredential) -> ProviderCredential:
     """Save ``credential``; if it is active, the owner's other active one for the provider is
     deactivated in the same transaction (the newest write wins)."""
@@ -101,7 +123,7 @@ def _save_active(credential: ProviderCredential) -> ProviderCredential:
         raise CredentialConflict(
             f"Another {credential.provider} credential was activated at the same time; try again."
         ) from None
-    transaction.on_commit(lambda: selectors.invalidate_usable(owner_id=credential.owner_id))
+    transaction.on_commit(lambda: invalidate_usable(owner_id=credential.owner_id))
     return credential
 
 
@@ -168,7 +190,35 @@ def credential_delete(*, user: User, credential_id: UUID | str) -> None:
     credential = selectors.credential_get(user=user, credential_id=credential_id)
     owner_id = credential.owner_id
     credential.delete()
-    transaction.on_commit(lambda: selectors.invalidate_usable(owner_id=owner_id))
+    transaction.on_commit(lambda: invalidate_usable(owner_id=owner_id))
+
+
+PROBE_TIMEOUT_SECONDS = 10.0
+
+
+async def probe(
+    adapter: ProviderAdapter,
+    credential: ResolvedCredential,
+    *,
+    time_limit: float = PROBE_TIMEOUT_SECONDS,
+) -> Health:
+    """One health check under a hard time limit; never raises."""
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(time_limit):
+            return await adapter.health_check(credential)
+    except TimeoutError:
+        return Health(
+            status="down",
+            latency_ms=(time.perf_counter() - started) * 1000,
+            error=f"no answer within {time_limit:g} s",
+        )
+    except Exception as exc:  # an adapter bug must not stop the other probes
+        return Health(
+            status="down",
+            latency_ms=(time.perf_counter() - started) * 1000,
+            error=str(exc) or exc.__class__.__name__,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,17 +246,39 @@ def credential_test(*, user: User, credential_id: UUID | str) -> CredentialTestR
 
 
 def credential_admin_save(
-    *, user: User, credential: ProviderCredential, new_api_key: str = ""
+    *,
+    user: User,
+    credential: ProviderCredential,
+    new_api_key: str = "",
+    delete: bool = False,
 ) -> ProviderCredential:
-    """Save a credential edited in the admin (staff only); a new key replaces the stored one."""
+    """Save a credential edited in the admin (staff only), or delete it with ``delete=True``.
+
+    A new key replaces the stored one. Cached ``usable_providers`` answers are cleared once the
+    transaction commits: the owner's, and the previous owner's when the owner changed (a
+    system-wide credential clears everyone's).
+    """
     if not user.is_staff:
         raise CredentialInvalid("Only staff may edit credentials in the admin.")
-    if new_api_key.strip():
-        credential.api_key = new_api_key.strip()
-        credential.kind = CredentialKind.API_KEY
-        credential.last_error = ""
-    credential.save()
-    transaction.on_commit(lambda: selectors.invalidate_usable(owner_id=credential.owner_id))
+    owners = {credential.owner_id}
+    if not credential._state.adding:
+        owners.update(
+            ProviderCredential.objects.filter(pk=credential.pk).values_list("owner_id", flat=True)
+        )
+    if delete:
+        credential.delete()
+    else:
+        if new_api_key.strip():
+            credential.api_key = new_api_key.strip()
+            credential.kind = CredentialKind.API_KEY
+            credential.last_error = ""
+        credential.save()
+
+    def forget_cached_answers() -> None:
+        for owner_id in owners:
+            invalidate_usable(owner_id=owner_id)
+
+    transaction.on_commit(forget_cached_answers)
     return credential
 
 
@@ -391,7 +463,7 @@ def _deactivate(credential: ProviderCredential, reason: str) -> None:
     credential.is_active = False
     credential.last_error = reason
     credential.save(update_fields=["is_active", "last_error", "updated_at"])
-    transaction.on_commit(lambda: selectors.invalidate_usable(owner_id=credential.owner_id))
+    transaction.on_commit(lambda: invalidate_usable(owner_id=credential.owner_id))
 
 
 def _apply_tokens(credential: ProviderCredential, tokens: oauth.TokenSet) -> None:
@@ -587,13 +659,15 @@ def oauth_device_poll(*, user: User, provider: str, device_id: str) -> DevicePol
         raise
     except oauth.OAuthError as exc:
         oauth.delete_flow(key)
-        if exc.code == "access_denied":
-            raise oauth.OAuthError("The login was denied at the provider.", code=exc.code) from None
-        if exc.code == "expired_token":
+        if exc.oauth_code == "access_denied":
+            raise oauth.OAuthError(
+                "The login was denied at the provider.", oauth_code=exc.oauth_code
+            ) from None
+        if exc.oauth_code == "expired_token":
             raise oauth.OAuthStateError(
                 f"The device code expired before it was approved; run `mosaic providers login "
                 f"{provider} --device` again.",
-                code=exc.code,
+                oauth_code=exc.oauth_code,
             ) from None
         raise
     oauth.delete_flow(key)

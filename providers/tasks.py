@@ -1,33 +1,43 @@
-"""Celery tasks of the providers app: thin wrappers that call the health and refresh services.
+"""Jobs of the providers app: thin wrappers that call the health and refresh services.
 
-The beat entries are in ``beat_schedule()``; ``ProvidersConfig.ready()`` installs them on the
-Celery app, and django-celery-beat's ``DatabaseScheduler`` copies them into its tables when beat
-starts, so the interval always follows ``MOSAIC_PROVIDER_HEALTH_INTERVAL`` (an edit in the admin
-lasts until beat restarts; pausing the entry there sticks).
+Both are periodic: their default schedules (``every=``) are copied into django-celery-beat's
+tables when beat starts (``jobs.scheduler``), where the admin can pause or change them; the
+probe's interval follows ``MOSAIC_PROVIDER_HEALTH_INTERVAL``, and a probe that no worker started
+before the next one was due is dropped, so probes never pile up.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
+
+from core.jobs import Every, beat_entries, job
 
 PROBE_TASK = "providers.probe_provider_health"
 REFRESH_TASK = "providers.refresh_expiring_oauth"
 OAUTH_REFRESH_INTERVAL_SECONDS = 300
 
 
-@shared_task(name=PROBE_TASK, acks_late=True, ignore_result=True)
+def _probe_interval() -> float:
+    return float(settings.MOSAIC_PROVIDER_HEALTH_INTERVAL)
+
+
+@job(name=PROBE_TASK, every=Every(_probe_interval, entry="providers: probe provider health"))
 def probe_provider_health() -> dict[str, str]:
     """Probe every provider the installation can reach and record the outcome."""
+    # Imported when the job runs: every process imports this module at start (ready()), and
+    # the health and service modules pull in every provider SDK.
     from providers import health
 
     return {name: status.status for name, status in health.probe_all().items()}
 
 
-@shared_task(name=REFRESH_TASK, acks_late=True, ignore_result=True)
+@job(
+    name=REFRESH_TASK,
+    every=Every(OAUTH_REFRESH_INTERVAL_SECONDS, entry="providers: refresh expiring OAuth tokens"),
+)
 def refresh_expiring_oauth() -> int:
     """Refresh OAuth tokens that expire soon, so that a chat turn rarely has to wait for one."""
     from providers import services
@@ -36,24 +46,8 @@ def refresh_expiring_oauth() -> int:
 
 
 def beat_schedule() -> dict[str, dict[str, Any]]:
-    """The providers app's periodic tasks, keyed by entry name.
-
-    ``expire_seconds`` (django-celery-beat's spelling of ``expires``) drops a probe that a busy
-    worker did not start before the next one is due, so probes never pile up.
-    """
-    interval = int(settings.MOSAIC_PROVIDER_HEALTH_INTERVAL)
-    return {
-        "providers: probe provider health": {
-            "task": PROBE_TASK,
-            "schedule": float(interval),
-            "options": {"expire_seconds": interval},
-        },
-        "providers: refresh expiring OAuth tokens": {
-            "task": REFRESH_TASK,
-            "schedule": float(OAUTH_REFRESH_INTERVAL_SECONDS),
-            "options": {"expire_seconds": OAUTH_REFRESH_INTERVAL_SECONDS},
-        },
-    }
+    """The providers app's periodic jobs, keyed by entry name, in Celery's beat_schedule form."""
+    return beat_entries(prefix="providers.")
 
 
 def install_beat_schedule(app: Any) -> None:

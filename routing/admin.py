@@ -1,18 +1,18 @@
-"""Admin for routing rules (validated by the same schema as the API) and an explain box."""
+"""Admin for routing rules (validated by the same schema as the API) and the decision log.
+
+The "Explain a message" box needs agents' declared capabilities, so it lives in
+``agents/admin.py``; the rules list links to it."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.http import HttpRequest
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from core.errors import InvalidInput
 from routing import services
@@ -53,18 +53,6 @@ class ScopeFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ExplainForm(forms.Form):
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 80}))
-    model_override = forms.CharField(
-        required=False,
-        help_text="As after /model, e.g. claude-sonnet-4-6 (empty: routing decides).",
-    )
-    agent = forms.CharField(required=False, help_text="Agent slug, e.g. coding-agent.")
-    as_user = forms.CharField(
-        required=False, label="As user", help_text="Username whose own rules apply (empty: you)."
-    )
-
-
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(admin.ModelAdmin[RoutingRule]):
     form = RoutingRuleAdminForm
@@ -88,10 +76,15 @@ class RoutingRuleAdmin(admin.ModelAdmin[RoutingRule]):
 
     @admin.display(description="route to")
     def route(self, rule: RoutingRule) -> str:
+        """The model, then each fallback, one per line: a model id is never cut in two."""
         route = rule.action.get("route_to", {}) if isinstance(rule.action, dict) else {}
         chain = [f"{route.get('provider')}:{route.get('model')}"]
-        chain += [f"{f.get('provider')}:{f.get('model')}" for f in route.get("fallbacks", [])]
-        return " → ".join(chain)
+        chain += [f"→ {f.get('provider')}:{f.get('model')}" for f in route.get("fallbacks", [])]
+        return format_html_join(
+            mark_safe("<br>"),
+            '<span style="white-space: nowrap">{}</span>',
+            ((step,) for step in chain),
+        )
 
     def save_model(self, request: HttpRequest, obj: RoutingRule, form: Any, change: bool) -> None:
         services.rule_admin_save(rule=obj)
@@ -101,51 +94,6 @@ class RoutingRuleAdmin(admin.ModelAdmin[RoutingRule]):
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[RoutingRule]) -> None:
         services.rule_admin_delete(rules=list(queryset))
-
-    def get_urls(self) -> list[URLPattern]:
-        explain = path(
-            "explain/",
-            self.admin_site.admin_view(self.explain_view),
-            name="routing_routingrule_explain",
-        )
-        return [explain, *super().get_urls()]
-
-    def explain_view(self, request: HttpRequest) -> HttpResponse:
-        """Type a message, see its classification and the decision a user would get."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        form = ExplainForm(request.POST or None)
-        decision = None
-        if request.method == "POST" and form.is_valid():
-            user: Any = request.user
-            if form.cleaned_data["as_user"]:
-                user = (
-                    get_user_model().objects.filter(username=form.cleaned_data["as_user"]).first()
-                )
-                if user is None:
-                    form.add_error("as_user", "No such user.")
-            if not form.errors:
-                try:
-                    decision = services.decision_explain(
-                        user=user,
-                        text=form.cleaned_data["text"],
-                        model_override=form.cleaned_data["model_override"],
-                        agent=form.cleaned_data["agent"],
-                    )
-                except InvalidInput as exc:
-                    form.add_error(None, exc.message)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Explain routing",
-            "form": form,
-            "decision": decision,
-            "classification_json": json.dumps(decision.classification.to_dict(), indent=2)
-            if decision
-            else "",
-            "decision_json": json.dumps(decision.to_dict(), indent=2) if decision else "",
-        }
-        return TemplateResponse(request, "admin/routing/routingrule/explain.html", context)
 
 
 @admin.register(RoutingDecisionRecord)

@@ -1,4 +1,5 @@
-"""REST API of routing: rules CRUD and reorder (M4-009), and the explain endpoint (M4-008).
+"""REST API of routing: rules CRUD and reorder (M4-009). The explain endpoint (M4-008) needs the
+agent's declared capabilities, which the agents app owns, so it lives in ``agents/api.py``.
 
 Domain errors (NotFound, InvalidInput, Conflict) become HTTP statuses in core/http_errors.py.
 """
@@ -7,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -132,32 +132,3 @@ class RuleReorderApi(APIView):
             user=acting_user(request), order=data.validated_data["order"]
         )
         return Response(_rules_out(request, rules, many=True))
-
-
-class ExplainApi(APIView):
-    """The classification and routing decision you would get for a message; calls no model."""
-
-    class InputSerializer(serializers.Serializer[None]):
-        class Meta:
-            ref_name = "RoutingExplain"  # nested InputSerializers would share one schema name
-
-        text = serializers.CharField(
-            max_length=settings.MOSAIC_MAX_MESSAGE_BYTES, trim_whitespace=False
-        )
-        model_override = serializers.CharField(max_length=200, required=False, default="")
-        agent = serializers.CharField(max_length=64, required=False, default="")
-
-    @extend_schema(
-        request=InputSerializer,
-        responses=inline_serializer(
-            "RoutingExplanation",
-            {"classification": serializers.JSONField(), "decision": serializers.JSONField()},
-        ),
-    )
-    def post(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        decision = services.decision_explain(user=acting_user(request), **data.validated_data)
-        return Response(
-            {"classification": decision.classification.to_dict(), "decision": decision.to_dict()}
-        )

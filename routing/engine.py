@@ -1,11 +1,9 @@
 """The routing engine: from a message's classification to the provider and model that answer it.
 
-``resolve()`` runs on every chat message, so it makes no network call to decide. The rules are
-parsed once and cached in process; the provider health and the user's usable providers (from
-the providers app, which keeps them in Redis) and the Redis rules version are re-read at most
-once per ``REFRESH_SECONDS`` (default 1 s) per process (and per user for credentials). A Redis
-GET costs 0.1-0.3 ms, several times a whole resolve from the process cache (~11 µs), so a
-warm resolve does no I/O at all; see bench/bench_routing.py and docs/routing.md.
+``resolve()`` runs on every chat message, so it makes no network call to decide: rules, health
+and usable providers come from ``routing.cache`` (see there for how long each is trusted and how
+it is invalidated); see bench/bench_routing.py and docs/routing.md for what it costs. The types
+it takes and returns are in ``routing.decision``; parsed rules in ``routing.rules``.
 
 Order of candidates (the first usable one wins; the usable ones after it are the fallbacks the
 gateway tries when the chosen provider fails before the first token):
@@ -24,493 +22,54 @@ gateway tries when the chosen provider fails before the first token):
 A candidate is skipped when the user has no usable credential for its provider or the provider
 is ``down`` in the stored health (never probed counts as available; ``degraded`` is used and
 noted); the decision records each skip and why.
-
-Invalidation: every write goes through ``routing.services``, which clears this process's cache
-at once and increments the Redis key ``routing:rules-version`` after commit; other processes
-notice within ``REFRESH_SECONDS`` and reload. A new credential or health probe reaches routing
-within the same interval.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import math
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
-from django.core.cache import cache
 
 from core.errors import InvalidInput
 from providers.registry import PROVIDERS
+from routing import cache as route_cache
 from routing.classifier import Classification
+from routing.decision import (
+    NO_SESSION,
+    AgentProfile,
+    Candidate,
+    RoutingDecision,
+    SessionRouting,
+    Skipped,
+    decision_for,
+    log_decision,
+)
 from routing.rules import (
-    Predicate,
-    compile_conditions,
-    is_catch_all,
-    validate_conditions,
+    OFFLINE_MODEL,
+    OFFLINE_PROVIDER,
+    ParsedRule,
     validate_model_ref,
 )
-
-logger = logging.getLogger("mosaic.routing")
-
-RULES_VERSION_KEY = "routing:rules-version"
-# How long this process trusts what it read from Redis (the rules version, provider health, a
-# user's usable providers) before reading again, in seconds; 0 reads on every call.
-REFRESH_SECONDS: float = float(getattr(settings, "MOSAIC_ROUTING_REFRESH_SECONDS", 1.0))
-# The seeded rule 99. The engine falls back to it when nothing else is usable, and to the
-# built-in OFFLINE_PROVIDER:OFFLINE_MODEL when an admin has disabled or renamed it.
-OFFLINE_RULE_NAME = "offline"
-OFFLINE_PROVIDER = "ollama"
-OFFLINE_MODEL = "llama3.2"
-# Per-user rule lists kept in process (least recently used dropped first).
-MAX_CACHED_USERS = 10_000
-
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-
-# --- inputs ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AgentProfile:
-    """What routing needs to know about the session's agent (the gateway builds it from
-    ``AgentConfig``: routing never imports the agents app)."""
-
-    slug: str
-    domains: tuple[str, ...] = ()
-    preferred_models: tuple[str, ...] = ()  # "provider:model", best first
-    default_model: str = ""  # "provider:model" or ""
-
-    @classmethod
-    def from_config(
-        cls,
-        slug: str,
-        capabilities: Mapping[str, Any] | None,
-        default_provider: str = "",
-        default_model: str = "",
-    ) -> AgentProfile:
-        """From an AgentConfig's fields: ``capabilities`` is ``{"domains", "preferred_models"}``."""
-        caps = capabilities or {}
-        default = ""
-        if default_model:
-            default = f"{default_provider}:{default_model}" if default_provider else default_model
-        return cls(
-            slug=slug,
-            domains=tuple(str(d) for d in caps.get("domains") or ()),
-            preferred_models=tuple(str(m) for m in caps.get("preferred_models") or ()),
-            default_model=default,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRouting:
-    """The session's say in routing: a ``/model`` override ("provider:model" or "") and its agent."""
-
-    model_override: str = ""
-    agent: AgentProfile | None = None
-
-
-NO_SESSION = SessionRouting()
-
-
-# --- outputs -----------------------------------------------------------------------------------
-
-
-class Skipped(NamedTuple):
-    provider: str
-    model: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A provider/model the engine may route to, with where it came from."""
-
-    provider: str
-    model: str
-    rule: str | None = None
-    rule_id: int | None = None
-    rule_label: str = ""  # "rule 1 'coding-complex'", "your rule 2 'mine'"
-    note: str = ""  # "fallback 1", "coding-agent prefers it for backend"
-    agent: str | None = None
-    system_prompt_override: str | None = None
-    tool_allowlist: tuple[str, ...] | None = None
-    offline: bool = False
-
-    @property
-    def ref(self) -> str:
-        return f"{self.provider}:{self.model}"
-
-    def describe(self) -> str:
-        """Where the candidate came from: "fallback 1 of rule 1 'coding-complex'"."""
-        if self.note and self.rule_label and self.note.startswith("fallback"):
-            return f"{self.note} of {self.rule_label}"
-        return self.note or self.rule_label or "built-in offline fallback"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"provider": self.provider, "model": self.model, "rule": self.rule}
-
-
-@dataclass(frozen=True, slots=True)
-class RoutingDecision:
-    """Where a message goes and why. ``agent`` is the agent a rule asks for (None: keep the
-    session's); ``system_prompt_override`` and ``tool_allowlist`` are None unless a rule sets
-    them; ``fallbacks`` are the usable candidates after this one, in order."""
-
-    provider: str
-    model: str
-    reason: str
-    classification: Classification
-    agent: str | None = None
-    rule: str | None = None
-    rule_id: int | None = None
-    candidates_skipped: tuple[Skipped, ...] = ()
-    fallbacks: tuple[Candidate, ...] = ()
-    override: bool = False
-    system_prompt_override: str | None = None
-    tool_allowlist: tuple[str, ...] | None = None
-    failed_over: bool = False
-    note: str = ""
-    user_id: Any = None  # for the log line of a failover; not part of to_dict()
-
-    @property
-    def model_ref(self) -> str:
-        return f"{self.provider}:{self.model}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able, for socket frames (``session:info``/``message:done`` ``routing``) and rows."""
-        return {
-            "provider": self.provider,
-            "model": self.model,
-            "agent": self.agent,
-            "rule": self.rule,
-            "rule_id": self.rule_id,
-            "reason": self.reason,
-            "classification": self.classification.to_dict(),
-            "candidates_skipped": [s._asdict() for s in self.candidates_skipped],
-            "fallbacks": [c.to_dict() for c in self.fallbacks],
-            "override": self.override,
-            "failover": self.failed_over,
-            "system_prompt_override": self.system_prompt_override,
-            "tool_allowlist": list(self.tool_allowlist)
-            if self.tool_allowlist is not None
-            else None,
-        }
-
-    def failover(
-        self, failure: str = "failed", *, to_index: int = 0, avoid_provider: bool = False
-    ) -> RoutingDecision | None:
-        """The decision for the next fallback after this one failed (None when none is left).
-
-        ``failure`` is a short cause for the reason ("overloaded", "timeout"). ``to_index``
-        jumps further down the list; ``avoid_provider`` also passes over every fallback on the
-        failed provider (useful for provider-wide failures such as auth or unavailable).
-        """
-        skipped = [
-            *self.candidates_skipped,
-            Skipped(self.provider, self.model, f"failed ({failure})"),
-        ]
-        rest = list(self.fallbacks)
-        skipped += [
-            Skipped(c.provider, c.model, "passed over on failover") for c in rest[:to_index]
-        ]
-        rest = rest[to_index:]
-        if avoid_provider:
-            skipped += [
-                Skipped(c.provider, c.model, f"{self.provider} failed")
-                for c in rest
-                if c.provider == self.provider
-            ]
-            rest = [c for c in rest if c.provider != self.provider]
-        if not rest:
-            return None
-        chosen, remaining = rest[0], tuple(rest[1:])
-        decision = _decision_for(
-            chosen,
-            self.classification,
-            reason=(
-                f"{self.provider} failed ({failure}) → fell back to {chosen.model} "
-                f"({chosen.describe()})"
-            ),
-            skipped=tuple(skipped),
-            fallbacks=remaining,
-            failed_over=True,
-            user_id=self.user_id,
-        )
-        _log(decision)
-        return decision
-
-
-def _decision_for(
-    chosen: Candidate,
-    classification: Classification,
-    *,
-    reason: str,
-    skipped: tuple[Skipped, ...],
-    fallbacks: tuple[Candidate, ...],
-    override: bool = False,
-    failed_over: bool = False,
-    user_id: Any = None,
-) -> RoutingDecision:
-    return RoutingDecision(
-        provider=chosen.provider,
-        model=chosen.model,
-        reason=reason,
-        classification=classification,
-        agent=chosen.agent,
-        rule=chosen.rule,
-        rule_id=chosen.rule_id,
-        candidates_skipped=skipped,
-        fallbacks=fallbacks,
-        override=override,
-        system_prompt_override=chosen.system_prompt_override,
-        tool_allowlist=chosen.tool_allowlist,
-        failed_over=failed_over,
-        note=chosen.note,
-        user_id=user_id,
-    )
-
-
-# --- parsed rules and their cache ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedRule:
-    id: int
-    name: str
-    priority: int
-    is_system: bool
-    matches: Predicate
-    catch_all: bool
-    candidates: tuple[Candidate, ...]
-
-    @property
-    def is_offline(self) -> bool:
-        return self.is_system and self.name == OFFLINE_RULE_NAME
-
-
-def rule_label(name: str, priority: int, *, is_system: bool) -> str:
-    return f"{'rule' if is_system else 'your rule'} {priority} '{name}'"
-
-
-def parse_rule(row: Mapping[str, Any]) -> ParsedRule:
-    """A stored rule (``id, name, priority, owner_id, conditions, action``) in engine form."""
-    is_system = row["owner_id"] is None
-    label = rule_label(row["name"], row["priority"], is_system=is_system)
-    route = row["action"]["route_to"]
-    tools = route.get("tool_allowlist")
-    common: dict[str, Any] = {
-        "rule": row["name"],
-        "rule_id": row["id"],
-        "rule_label": label,
-        "agent": route.get("agent") or None,
-        "system_prompt_override": route.get("system_prompt_override") or None,
-        "tool_allowlist": tuple(tools) if tools is not None else None,
-        "offline": is_system and row["name"] == OFFLINE_RULE_NAME,
-    }
-    chain = [(route["provider"], route["model"])]
-    chain += [(f["provider"], f["model"]) for f in route.get("fallbacks") or ()]
-    candidates = tuple(
-        Candidate(provider, model, note=f"fallback {i}" if i else "", **common)
-        for i, (provider, model) in enumerate(chain)
-    )
-    # Checked again here (once per load) so that a row written around the services cannot make
-    # a predicate that raises on every message.
-    conditions = validate_conditions(row["conditions"])
-    return ParsedRule(
-        id=row["id"],
-        name=row["name"],
-        priority=row["priority"],
-        is_system=is_system,
-        matches=compile_conditions(conditions),
-        catch_all=is_catch_all(conditions),
-        candidates=candidates,
-    )
-
-
-def _parse_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[ParsedRule, ...]:
-    parsed = []
-    for row in rows:
-        try:
-            parsed.append(parse_rule(row))
-        except Exception:  # a row written around the services: skip it, never break routing
-            logger.warning(
-                "routing rule %s (%r) is malformed; skipped",
-                row.get("id"),
-                row.get("name"),
-                exc_info=True,
-            )
-    return tuple(parsed)
-
-
-_UNSET: Any = object()
-
-
-@dataclass
-class _RuleCache:
-    version: Any = _UNSET
-    checked_at: float = -math.inf
-    system: tuple[ParsedRule, ...] | None = None
-    users: OrderedDict[int, tuple[ParsedRule, ...]] = field(default_factory=OrderedDict)
-
-
-@dataclass
-class _LookupCache:
-    """Provider health and users' usable providers as last read, with when they were read."""
-
-    health: Mapping[str, str] | None = None
-    health_at: float = -math.inf
-    usable: OrderedDict[Any, tuple[frozenset[str] | None, float]] = field(
-        default_factory=OrderedDict
-    )
-
-
-class _CacheHolder:
-    # The state is replaced wholesale on invalidation, so a reader that loaded rules for an old
-    # version writes them into an orphaned state, never into the new one.
-    state = _RuleCache()
-    lookups = _LookupCache()
-
-
-_cache_lock = threading.Lock()
-_clock = time.monotonic
-
-
-def invalidate_local_cache() -> None:
-    """Forget this process's parsed rules and lookups; the next resolve reads them again."""
-    with _cache_lock:
-        _CacheHolder.state = _RuleCache()
-        _CacheHolder.lookups = _LookupCache()
-
-
-def bump_rules_version() -> None:
-    """Tell every process that the rules changed (call after the change is committed)."""
-    try:
-        cache.add(RULES_VERSION_KEY, 0, timeout=None)
-        cache.incr(RULES_VERSION_KEY)
-    except Exception:
-        logger.exception(
-            "could not bump %s; other processes see rule changes late", RULES_VERSION_KEY
-        )
-
-
-def rules_version() -> Any:
-    return cache.get(RULES_VERSION_KEY)
-
-
-class _NeedsIO(Exception):
-    """Raised instead of doing I/O when resolving inside the event loop; aresolve then hops to a
-    thread."""
-
-
-def _rules_for(
-    user_id: Any, now: float, *, allow_io: bool = True
-) -> tuple[tuple[ParsedRule, ...], tuple[ParsedRule, ...]]:
-    """(system rules, the user's rules), enabled only, by priority; loaded once per version."""
-    state = _CacheHolder.state
-    if now - state.checked_at >= REFRESH_SECONDS:
-        if not allow_io:
-            raise _NeedsIO
-        # Read the version before the rules: a writer bumps after commit, so rules loaded after
-        # this read are at least as new as the version they are filed under.
-        try:
-            version = rules_version()
-        except Exception:
-            logger.warning(
-                "could not read %s; keeping cached rules", RULES_VERSION_KEY, exc_info=True
-            )
-            version = state.version
-        with _cache_lock:
-            if version != state.version:
-                state = _CacheHolder.state = _RuleCache(version=version, checked_at=now)
-            else:
-                state.checked_at = now
-    from routing import selectors  # the ORM, imported on first use so importing stays cheap
-
-    system = state.system
-    if system is None:
-        if not allow_io:
-            raise _NeedsIO
-        system = state.system = _parse_rows(selectors.system_rules_for_routing())
-    if user_id is None:
-        return system, ()
-    with _cache_lock:
-        mine = state.users.get(user_id)
-        if mine is not None:
-            state.users.move_to_end(user_id)
-    if mine is None:
-        if not allow_io:
-            raise _NeedsIO
-        mine = _parse_rows(selectors.user_rules_for_routing(user_id=user_id))
-        with _cache_lock:
-            state.users[user_id] = mine
-            while len(state.users) > MAX_CACHED_USERS:
-                state.users.popitem(last=False)
-    return system, mine
-
-
-# --- credentials and health, from the providers app ------------------------------------------------
-
-
-def default_usable_providers(user: User) -> set[str] | None:
-    """Providers the user has a usable credential for (None: unknown, do not filter)."""
-    from providers import selectors as provider_selectors
-
-    try:
-        return provider_selectors.usable_providers(user=user)
-    except Exception:
-        logger.warning("usable_providers failed; not filtering by credential", exc_info=True)
-        return None
-
-
-def default_health() -> dict[str, str]:
-    """Provider -> "healthy" | "degraded" | "down" | "unknown" from the stored probes."""
-    from providers import selectors as provider_selectors
-
-    try:
-        return {name: state.status for name, state in provider_selectors.health_map().items()}
-    except Exception:
-        logger.warning("health_map failed; treating providers as available", exc_info=True)
-        return {}
-
-
-def _health_cached(now: float, *, allow_io: bool = True) -> Mapping[str, str]:
-    lookups = _CacheHolder.lookups
-    if lookups.health is None or now - lookups.health_at >= REFRESH_SECONDS:
-        if not allow_io:
-            raise _NeedsIO
-        lookups.health, lookups.health_at = default_health(), now
-    return lookups.health
-
-
-def _usable_cached(
-    user: User, user_id: Any, now: float, *, allow_io: bool = True
-) -> frozenset[str] | None:
-    lookups = _CacheHolder.lookups
-    with _cache_lock:
-        hit = lookups.usable.get(user_id)
-    if hit is not None and now - hit[1] < REFRESH_SECONDS:
-        return hit[0]
-    if not allow_io:
-        raise _NeedsIO
-    found = default_usable_providers(user)
-    usable = frozenset(found) if found is not None else None
-    with _cache_lock:
-        lookups.usable[user_id] = (usable, now)
-        lookups.usable.move_to_end(user_id)
-        while len(lookups.usable) > MAX_CACHED_USERS:
-            lookups.usable.popitem(last=False)
-    return usable
+logger = logging.getLogger("mosaic.routing")
+
+__all__ = [
+    "NO_SESSION",
+    "AgentProfile",
+    "Candidate",
+    "RoutingDecision",
+    "SessionRouting",
+    "Skipped",
+    "aresolve",
+    "parse_ref",
+    "resolve",
+]
 
 
 # --- resolution ----------------------------------------------------------------------------------
@@ -600,7 +159,7 @@ async def aresolve(
             log=True,
             allow_io=False,
         )
-    except _NeedsIO:
+    except route_cache.NeedsIO:
         return await sync_to_async(resolve)(
             classification,
             user=user,
@@ -631,12 +190,12 @@ def _resolve_safely(
             health_in=health_in,
             allow_io=allow_io,
         )
-    except _NeedsIO:
+    except route_cache.NeedsIO:
         raise
     except Exception:
         logger.exception("routing failed for user %s; using the offline model", user_id)
         offline = _builtin_offline()
-        decision = _decision_for(
+        decision = decision_for(
             offline,
             classification,
             reason=f"routing failed internally → {offline.model} (built-in offline fallback)",
@@ -645,7 +204,7 @@ def _resolve_safely(
             user_id=user_id,
         )
     if log:
-        _log(decision)
+        log_decision(decision)
     return decision
 
 
@@ -659,14 +218,16 @@ def _resolve(
     health_in: Mapping[str, str] | None,
     allow_io: bool,
 ) -> RoutingDecision:
-    now = _clock()
-    system_rules, user_rules = _rules_for(user_id, now, allow_io=allow_io)
+    now = route_cache.clock()
+    system_rules, user_rules = route_cache.rules_for(user_id, now, allow_io=allow_io)
     usable: set[str] | frozenset[str] | None
     if usable_in is not None:
         usable = usable_in
     else:
-        usable = _usable_cached(user, user_id, now, allow_io=allow_io)
-    health = health_in if health_in is not None else _health_cached(now, allow_io=allow_io)
+        usable = route_cache.usable_cached(user, user_id, now, allow_io=allow_io)
+    health = (
+        health_in if health_in is not None else route_cache.health_cached(now, allow_io=allow_io)
+    )
     skipped: list[Skipped] = []
     prefix = ""
 
@@ -681,7 +242,7 @@ def _resolve(
             why = _unusable(provider, usable, {})  # a provider that is down is still tried
             if not why:
                 chosen = Candidate(provider, model, note="/model override")
-                return _decision_for(
+                return decision_for(
                     chosen,
                     classification,
                     reason=f"/model override → {model}; {_health_word(provider, health)}",
@@ -717,6 +278,18 @@ def _resolve(
     if chosen_candidate is None:
         offline = next((c for c in reversed(candidates) if c.offline), _builtin_offline())
         tried = "; ".join(f"{s.model}: {s.reason}" for s in skipped) or "no candidates"
+        if _unusable(offline.provider, usable, {}):
+            # Not even the offline model can be reached (Ollama never configured, never
+            # healthy): say what is wrong instead of naming a model nobody can call.
+            return decision_for(
+                offline,
+                classification,
+                reason=f"{prefix}no provider you can use is available for {summary} ({tried})",
+                skipped=tuple(skipped),
+                fallbacks=(),
+                usable=False,
+                user_id=user_id,
+            )
         status = _health_word(offline.provider, health)
         where = (
             f"the offline {offline.rule_label}"
@@ -724,7 +297,7 @@ def _resolve(
             else "the built-in offline fallback"
         )
         trying = f"{status}, trying it anyway" if health.get(offline.provider) == "down" else status
-        return _decision_for(
+        return decision_for(
             offline,
             classification,
             reason=(
@@ -751,7 +324,7 @@ def _resolve(
     elif chosen_candidate.note:
         tail += f" ({chosen_candidate.note})"
     tail += f"; {_health_word(chosen_candidate.provider, health)}"
-    return _decision_for(
+    return decision_for(
         chosen_candidate,
         classification,
         reason=prefix + head + tail,
@@ -818,20 +391,3 @@ def _agent_candidates(
             )
         )
     return out
-
-
-def _log(decision: RoutingDecision) -> None:
-    if not logger.isEnabledFor(logging.INFO):
-        return
-    logger.info(
-        "route user=%s %s → %s rule=%s override=%s failover=%s skipped=%d classification=%s reason=%s",
-        decision.user_id if decision.user_id is not None else "-",
-        decision.classification.summary(),
-        decision.model_ref,
-        json.dumps(decision.rule),
-        decision.override,
-        decision.failed_over,
-        len(decision.candidates_skipped),
-        json.dumps(decision.classification.to_dict(), separators=(",", ":")),
-        json.dumps(decision.reason, ensure_ascii=False),
-    )

@@ -30,8 +30,10 @@ from Django, so it is as cheap to import as the classifier.
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from core.errors import InvalidInput
@@ -45,6 +47,9 @@ from routing.classifier import (
     TASK_TYPES,
     Classification,
 )
+from routing.decision import Candidate
+
+logger = logging.getLogger("mosaic.routing")
 
 Predicate = Callable[[Classification], bool]
 
@@ -406,3 +411,81 @@ def validate_model_ref(text: str) -> tuple[str, str]:
 def _example(provider: str) -> str:
     models = _chat_models(provider)
     return f"{provider}:{models[0].id}" if models else f"{provider}:<model>"
+
+
+# --- parsed rules: what the engine matches messages against ---------------------------------------
+
+# The seeded rule 99. The engine falls back to it when nothing else is usable, and to the
+# built-in OFFLINE_PROVIDER:OFFLINE_MODEL when an admin has disabled or renamed it.
+OFFLINE_RULE_NAME = "offline"
+OFFLINE_PROVIDER = "ollama"
+OFFLINE_MODEL = "llama3.2"
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRule:
+    id: int
+    name: str
+    priority: int
+    is_system: bool
+    matches: Predicate
+    catch_all: bool
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def is_offline(self) -> bool:
+        return self.is_system and self.name == OFFLINE_RULE_NAME
+
+
+def rule_label(name: str, priority: int, *, is_system: bool) -> str:
+    return f"{'rule' if is_system else 'your rule'} {priority} '{name}'"
+
+
+def parse_rule(row: Mapping[str, Any]) -> ParsedRule:
+    """A stored rule (``id, name, priority, owner_id, conditions, action``) in engine form."""
+    is_system = row["owner_id"] is None
+    label = rule_label(row["name"], row["priority"], is_system=is_system)
+    route = row["action"]["route_to"]
+    tools = route.get("tool_allowlist")
+    common: dict[str, Any] = {
+        "rule": row["name"],
+        "rule_id": row["id"],
+        "rule_label": label,
+        "agent": route.get("agent") or None,
+        "system_prompt_override": route.get("system_prompt_override") or None,
+        "tool_allowlist": tuple(tools) if tools is not None else None,
+        "offline": is_system and row["name"] == OFFLINE_RULE_NAME,
+    }
+    chain = [(route["provider"], route["model"])]
+    chain += [(f["provider"], f["model"]) for f in route.get("fallbacks") or ()]
+    candidates = tuple(
+        Candidate(provider, model, note=f"fallback {i}" if i else "", **common)
+        for i, (provider, model) in enumerate(chain)
+    )
+    # Checked again here (once per load) so that a row written around the services cannot make
+    # a predicate that raises on every message.
+    conditions = validate_conditions(row["conditions"])
+    return ParsedRule(
+        id=row["id"],
+        name=row["name"],
+        priority=row["priority"],
+        is_system=is_system,
+        matches=compile_conditions(conditions),
+        catch_all=is_catch_all(conditions),
+        candidates=candidates,
+    )
+
+
+def parse_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[ParsedRule, ...]:
+    parsed = []
+    for row in rows:
+        try:
+            parsed.append(parse_rule(row))
+        except Exception:  # a row written around the services: skip it, never break routing
+            logger.warning(
+                "routing rule %s (%r) is malformed; skipped",
+                row.get("id"),
+                row.get("name"),
+                exc_info=True,
+            )
+    return tuple(parsed)

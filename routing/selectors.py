@@ -5,11 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from django.apps import apps
 from django.db.models import F, Q, QuerySet
 
 from core.errors import NotFound
-from routing.engine import AgentProfile
 from routing.models import RoutingDecisionRecord, RoutingRule
 
 if TYPE_CHECKING:
@@ -70,25 +68,3 @@ def decisions_for(
     if message_id is not None:
         records = records.filter(message_id=message_id)
     return records
-
-
-def agent_profile(*, user: User, slug: str) -> AgentProfile | None:
-    """The routing view of an agent the user may use (their own wins over a system one).
-
-    Read through the app registry rather than an import: routing sits below agents, and on the
-    chat path the gateway passes the profile in; this is for the explain endpoint and admin box.
-    """
-    if not apps.is_installed("agents"):
-        return None
-    agent_config = apps.get_model("agents", "AgentConfig")
-    row = (
-        agent_config.objects.filter(Q(owner_id=user_key(user)) | Q(owner__isnull=True), slug=slug)
-        .order_by(F("owner").asc(nulls_last=True))
-        .values("slug", "capabilities", "default_provider", "default_model")
-        .first()
-    )
-    if row is None:
-        return None
-    return AgentProfile.from_config(
-        row["slug"], row["capabilities"], row["default_provider"], row["default_model"]
-    )

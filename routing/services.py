@@ -11,14 +11,14 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q, Subquery
 
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from routing import cache as route_cache
 from routing import engine, selectors
 from routing.classifier import ClassifierContext, classify
-from routing.engine import RoutingDecision, SessionRouting
+from routing.decision import AgentProfile, RoutingDecision, SessionRouting
 from routing.models import RoutingDecisionRecord, RoutingRule
 from routing.rules import validate_action, validate_conditions, validate_model_ref
 
@@ -49,9 +49,9 @@ def _is_staff(user: User) -> bool:
 
 
 def _rules_changed() -> None:
-    engine.invalidate_local_cache()
+    route_cache.invalidate_local_cache()
     # After commit: a process that reloads on the new version must see the new rows.
-    transaction.on_commit(engine.bump_rules_version)
+    transaction.on_commit(route_cache.bump_rules_version)
 
 
 def _clean_name(name: object) -> str:
@@ -266,25 +266,24 @@ def decision_explain(
     user: User,
     text: str,
     model_override: str = "",
-    agent: str = "",
+    agent: AgentProfile | None = None,
     context: ClassifierContext | None = None,
     usable_providers: set[str] | None = None,
     health: Mapping[str, str] | None = None,
 ) -> RoutingDecision:
-    """The classification and decision ``user`` would get for ``text``; no model is called."""
+    """The classification and decision ``user`` would get for ``text``; no model is called.
+
+    ``agent`` is the routing view of the session's agent: the caller (the agents app, which
+    owns agents) looks it up; routing never reads another app's tables.
+    """
     override = ""
     if model_override:
         provider, model = validate_model_ref(model_override)
         override = f"{provider}:{model}"
-    profile = None
-    if agent:
-        profile = selectors.agent_profile(user=user, slug=agent)
-        if profile is None:
-            raise InvalidInput(f"Unknown agent {agent!r}.")
     return engine.resolve(
         classify(text, context),
         user=user,
-        session=SessionRouting(model_override=override, agent=profile),
+        session=SessionRouting(model_override=override, agent=agent),
         usable_providers=usable_providers,
         health=health,
         log=False,

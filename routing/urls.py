@@ -10,5 +10,4 @@ urlpatterns = [
     path("rules", api.RuleListCreateApi.as_view(), name="rules"),
     path("rules/reorder", api.RuleReorderApi.as_view(), name="rules-reorder"),
     path("rules/<int:rule_id>", api.RuleDetailApi.as_view(), name="rule-detail"),
-    path("explain", api.ExplainApi.as_view(), name="explain"),
 ]

@@ -27,10 +27,10 @@ def _isolated_cache() -> None:
     # The cache is the real Redis (a database of its own in tests); start every test empty.
     from django.core.cache import cache
 
-    from routing import engine
+    from routing import cache as route_cache
 
     cache.clear()
-    engine.invalidate_local_cache()
+    route_cache.invalidate_local_cache()
 
 
 def make_user(username: str, **extra: Any) -> Any:
@@ -144,7 +144,11 @@ def upstreams(
     return env
 
 
-SEED_MIGRATIONS = ["agents.migrations.0002_system_agents", "routing.migrations.0002_default_rules"]
+SEED_MIGRATIONS = [
+    "agents.migrations.0002_system_agents",
+    "agents.migrations.0003_memory_tools",
+    "routing.migrations.0002_default_rules",
+]
 
 
 def seed_reference_data() -> None:

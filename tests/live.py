@@ -1,4 +1,4 @@
-"""Real server processes for end-to-end tests: daphne and a Celery worker on the test database.
+"""Real server processes for end-to-end tests: daphne, Celery workers and beat on the test database.
 
 They are started as subprocesses with the test database's name in DATABASE_URL (pytest-django
 creates ``test_<name>``), so what they write is what the test reads. Tests using them need
@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -22,6 +22,9 @@ import httpx
 from django.db import connection
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# Seconds a server may take to start: a few when the machine is idle, but Django's start-up alone
+# took 35 s (8 s of CPU) while the tests shared a 2-core machine with other work.
+START_TIMEOUT = 120
 
 
 def free_port() -> int:
@@ -73,6 +76,11 @@ class LiveProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def kill(self) -> None:
+        """``kill -9``: no shutdown, no acknowledgement, nothing flushed."""
+        self.proc.kill()
+        self.proc.wait()
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -84,7 +92,10 @@ class LiveProcess:
 
 
 def start_daphne(
-    tmp_path: Path, env_extra: dict[str, str] | None = None, port: int = 0
+    tmp_path: Path,
+    env_extra: dict[str, str] | None = None,
+    port: int = 0,
+    wait: float = START_TIMEOUT,
 ) -> LiveProcess:
     port = port or free_port()
     log_path = tmp_path / f"daphne-{port}.log"
@@ -106,7 +117,7 @@ def start_daphne(
             stderr=subprocess.STDOUT,
         )
     live = LiveProcess("daphne", proc, log_path, port, env_extra or {})
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"daphne exited with {proc.returncode}:\n{live.log()}")
@@ -115,7 +126,7 @@ def start_daphne(
                 return live
         time.sleep(0.1)
     live.stop()
-    raise RuntimeError(f"daphne did not answer within 30 s:\n{live.log()}")
+    raise RuntimeError(f"daphne did not answer within {wait:.0f} s:\n{live.log()}")
 
 
 @contextlib.contextmanager
@@ -129,25 +140,56 @@ def running_daphne(
         live.stop()
 
 
-def start_celery_worker(tmp_path: Path, env_extra: dict[str, str] | None = None) -> LiveProcess:
-    log_path = tmp_path / "celery-worker.log"
-    node = f"test-{os.getpid()}-{time.monotonic_ns()}@%h"
+def _start(
+    name: str, command: list[str], log_path: Path, env_extra: dict[str, str] | None, ready: str
+) -> LiveProcess:
+    """Start ``command`` logging to ``log_path``; return once ``ready`` appears in the log."""
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "mosaic", "worker", "--loglevel", "INFO",
-             "--concurrency", "1", "--pool", "solo", "--hostname", node, "--without-mingle", "--without-gossip"],
+            command,
             cwd=PROJECT_DIR,
             env=server_env(env_extra),
             stdout=log,
             stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    live = LiveProcess("celery", proc, log_path)
-    deadline = time.monotonic() + 30
+        )
+    live = LiveProcess(name, proc, log_path)
+    deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"celery worker exited with {proc.returncode}:\n{live.log()}")
-        if " ready." in live.log():
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{live.log()}")
+        if ready in live.log():
             return live
         time.sleep(0.1)
     live.stop()
-    raise RuntimeError(f"celery worker did not become ready within 30 s:\n{live.log()}")
+    raise RuntimeError(f"{name} did not start within {START_TIMEOUT} s:\n{live.log()}")
+
+
+def start_celery_worker(
+    tmp_path: Path,
+    env_extra: dict[str, str] | None = None,
+    *,
+    include: Sequence[str] = (),
+    pool: str = "solo",
+) -> LiveProcess:
+    """A worker on the test database. ``include`` adds modules of test-only jobs (they are never
+    registered in production); ``pool="prefork"`` runs the job in a child process."""
+    node = f"test-{os.getpid()}-{time.monotonic_ns()}"
+    command = [sys.executable, "-m", "celery", "-A", "mosaic", "worker", "--loglevel", "INFO",
+               "--concurrency", "1", "--pool", pool, "--hostname", f"{node}@%h",
+               "--without-mingle", "--without-gossip"]  # fmt: skip
+    if include:
+        command += ["--include", ",".join(include)]
+    log_path = tmp_path / f"celery-worker-{node}.log"
+    return _start("celery worker", command, log_path, env_extra, " ready.")
+
+
+def start_celery_beat(
+    tmp_path: Path, env_extra: dict[str, str] | None = None, *, max_interval: int = 1
+) -> LiveProcess:
+    """Celery beat with Mosaic's scheduler (django-celery-beat's tables in the test database),
+    looking for due and changed schedules at least every ``max_interval`` seconds."""
+    command = [sys.executable, "-m", "celery", "-A", "mosaic", "beat", "--loglevel", "DEBUG",
+               "--max-interval", str(max_interval), "--pidfile", "",
+               "--schedule", str(tmp_path / "beat-schedule")]  # fmt: skip
+    log_path = tmp_path / f"celery-beat-{time.monotonic_ns()}.log"
+    return _start("celery beat", command, log_path, env_extra, "beat: Starting")

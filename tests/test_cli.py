@@ -121,3 +121,81 @@ def test_local_secrets_are_generated_once_with_mode_0600(tmp_path: Path) -> None
     assert "MOSAIC_ENCRYPTION_KEYS=" in first
     ensure_local_secrets(tmp_path)
     assert env_file.read_text() == first
+
+
+# --- finding the installation ------------------------------------------------------------------
+
+
+def test_commands_run_from_a_checkout_use_its_var_directory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mosaic.services import default_state_dir
+
+    monkeypatch.delenv("MOSAIC_STATE_DIR", raising=False)
+    assert default_state_dir() == PROJECT_DIR / "var"  # where `make run` keeps it
+    monkeypatch.setenv("MOSAIC_STATE_DIR", "/srv/mosaic")
+    assert default_state_dir() == Path("/srv/mosaic")
+
+
+def test_manage_on_a_state_directory_never_set_up_says_where_it_looked_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    empty = tmp_path / "nothing-here"
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL")}
+    result = subprocess.run(
+        [sys.executable, "-m", "mosaic.cli", "manage", "changepassword", "admin"],
+        env={**env, "MOSAIC_STATE_DIR": str(empty)},
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"mosaic: there is no Mosaic installation in {empty}.")
+    assert "MOSAIC_STATE_DIR" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not empty.exists()
+
+
+def test_missing_secrets_point_at_the_state_directory_not_at_a_new_one(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env={**env, "MOSAIC_STATE_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "mosaic.settings"},
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    message = result.stderr.strip().splitlines()[-1]
+    assert f"SECRET_KEY is not set: there is no {tmp_path / 'mosaic.env'}." in message
+    assert "set MOSAIC_STATE_DIR to the state directory it uses" in message
+
+
+@pytest.mark.e2e
+def test_manage_changepassword_resets_a_password_at_the_terminal(
+    transactional_db: None,
+) -> None:
+    from django.contrib.auth import authenticate
+
+    from tests.conftest import make_user
+    from tests.live import server_env
+    from tests.terminal import Terminal
+
+    make_user("dora")
+    terminal = Terminal(
+        [sys.executable, "-m", "mosaic.cli", "manage", "changepassword", "dora"], server_env()
+    )
+    try:
+        terminal.expect(r"Password: ")
+        terminal.type("A-new-Secret-pw-7\r")
+        terminal.expect(r"Password \(again\): ")
+        terminal.type("A-new-Secret-pw-7\r")
+        assert terminal.wait() == 0, terminal.output
+    finally:
+        terminal.close()
+    assert "Password changed successfully for user 'dora'" in terminal.output
+    assert authenticate(username="dora", password="A-new-Secret-pw-7") is not None

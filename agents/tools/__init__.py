@@ -22,6 +22,9 @@ TOOL_MODULES = (
     "agents.tools.current_time",
     "agents.tools.conversation_search",
     "agents.tools.calculator",
+    "agents.tools.memory_search",
+    "agents.tools.memory_save_insight",
+    "agents.tools.memory_preferences",
 )
 
 

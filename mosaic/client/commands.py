@@ -14,11 +14,12 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from mosaic.cli import CommandError
 from mosaic.client import config as client_config
 from mosaic.client.http import ApiClient, ClientError
+from mosaic.console import CommandError
 
 # --- shared helpers ------------------------------------------------------------------------------
 
@@ -123,20 +124,98 @@ def cmd_providers_add(args: argparse.Namespace) -> int:
     return 0
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_ID_PREFIX = re.compile(r"[0-9a-f-]{4,36}")
+
+
+@dataclass(frozen=True)
+class CredentialRef:
+    """What a ``REF`` argument named: one of the user's credentials, or a provider whose
+    credential in use is not theirs (``credential_id`` empty; ``in_use`` says whose)."""
+
+    provider: str
+    credential_id: str = ""
+    in_use: str = "user"
+
+
+def resolve_credential_ref(client: ApiClient, ref: str) -> CredentialRef:
+    """A credential id, the start of one (as ``mosaic providers`` lists them), or a provider's
+    name (the credential in use for it), as ``mosaic chat -c`` takes conversation ids."""
+    ref = ref.strip().lower()
+    if _UUID.fullmatch(ref):
+        return CredentialRef(provider="", credential_id=ref)
+    listing = _call(client, "GET", "/api/providers")
+    credentials: list[dict[str, Any]] = listing["credentials"]
+    summary = {entry["provider"]: entry for entry in listing["providers"]}
+    if ref in summary:
+        own = [c for c in credentials if c["provider"] == ref]
+        active = [c for c in own if c["is_active"]] or own
+        if len(active) == 1:
+            return CredentialRef(provider=ref, credential_id=str(active[0]["id"]))
+        if len(active) > 1:
+            ids = ", ".join(str(c["id"])[:8] for c in active)
+            raise CommandError(f"you have {len(active)} {ref} credentials ({ids}); give an id.")
+        return CredentialRef(provider=ref, in_use=str(summary[ref]["in_use"]))
+    if _ID_PREFIX.fullmatch(ref):
+        matches = [c for c in credentials if str(c["id"]).startswith(ref)]
+        if len(matches) == 1:
+            return CredentialRef(
+                provider=matches[0]["provider"], credential_id=str(matches[0]["id"])
+            )
+        if len(matches) > 1:
+            raise CommandError(f"{ref} is the start of {len(matches)} credential ids; give more.")
+    raise CommandError(
+        f"{ref!r} is neither a provider ({', '.join(summary)}) nor the start of one of your "
+        "credential ids; `mosaic providers` lists them."
+    )
+
+
+def _not_yours(named: CredentialRef) -> CommandError:
+    if named.in_use == "system":
+        return CommandError(
+            f"you have no {named.provider} credential of your own; {named.provider} uses the "
+            "system-wide one, which only an admin can change."
+        )
+    return CommandError(
+        f"you have no {named.provider} credential; `mosaic providers add {named.provider}` adds one."
+    )
+
+
 def cmd_providers_remove(args: argparse.Namespace) -> int:
     client = _client(args)
-    _call(client, "DELETE", f"/api/providers/{args.id}")
-    print(f"Removed credential {args.id}.")
+    named = resolve_credential_ref(client, args.ref)
+    if not named.credential_id:
+        raise _not_yours(named)
+    _call(client, "DELETE", f"/api/providers/{named.credential_id}")
+    print(f"Removed credential {named.credential_id}.")
     return 0
+
+
+def _health_line(provider: str, status: str, latency: Any, error: str) -> str:
+    line = f"{provider}: {status} ({_ms(latency)})"
+    return f"{line}: {error}" if error else line
 
 
 def cmd_providers_test(args: argparse.Namespace) -> int:
     client = _client(args)
-    result = _call(client, "POST", f"/api/providers/{args.id}/test")
-    line = f"{result['provider']}: {result['status']} ({_ms(result['latency_ms'])})"
-    if result["error"]:
-        line += f": {result['error']}"
-    print(line)
+    named = resolve_credential_ref(client, args.ref)
+    if not named.credential_id and named.in_use == "system":
+        # The system-wide credential is the installation's: users see its scheduled probe.
+        health = _call(client, "GET", "/api/providers/health")
+        entry = next((e for e in health["providers"] if e["provider"] == named.provider), None)
+        if entry is None:
+            raise CommandError(f"the server has no health record for {named.provider}.")
+        checked = entry["checked_at"] or "never"
+        print(
+            _health_line(named.provider, entry["status"], entry["latency_ms"], entry["error"] or "")
+            + f" (the system-wide credential's last probe, at {checked}; "
+            "only an admin can test it now)"
+        )
+        return 0 if entry["status"] != "down" else 1
+    if not named.credential_id:
+        raise _not_yours(named)
+    result = _call(client, "POST", f"/api/providers/{named.credential_id}/test")
+    print(_health_line(result["provider"], result["status"], result["latency_ms"], result["error"]))
     return 0 if result["status"] != "down" else 1
 
 
@@ -252,11 +331,12 @@ def _register_providers(sub: Any) -> None:
     p.add_argument("--base-url", default="", help="override the provider's endpoint")
     p.add_argument("--key-stdin", action="store_true", help="read the key from standard input")
 
+    ref_help = "a provider's name, a credential id, or the start of one"
     p = action("remove", cmd_providers_remove, "delete one of your credentials")
-    p.add_argument("id")
+    p.add_argument("ref", metavar="PROVIDER|ID", help=ref_help)
 
     p = action("test", cmd_providers_test, "check a credential against the provider now")
-    p.add_argument("id")
+    p.add_argument("ref", metavar="PROVIDER|ID", help=ref_help)
 
     p = action("login", cmd_providers_login, "log in with OAuth (anthropic, openai)")
     p.add_argument("provider", choices=["anthropic", "openai"])
@@ -267,9 +347,38 @@ def _register_providers(sub: Any) -> None:
     action("models", cmd_providers_models, "the models you can use now")
 
 
+# --- login ---------------------------------------------------------------------------------------
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    server = (args.server or client_config.load().server or "http://127.0.0.1:8000").rstrip("/")
+    username = args.username or input("Username: ").strip()
+    password = (
+        sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
+    )
+    try:
+        token = ApiClient(server).issue_token(username, password)
+    except ClientError as exc:
+        raise CommandError(str(exc)) from None
+    path = client_config.save(
+        client_config.ClientConfig(server=server, token=token, username=username)
+    )
+    print(f"Logged in to {server} as {username}. Token saved to {path} (mode 0600).")
+    return 0
+
+
+def _register_login(sub: Any) -> None:
+    p = sub.add_parser("login", help="log in to a Mosaic server and store the token")
+    p.add_argument("--server", help="server URL, e.g. http://127.0.0.1:8000")
+    p.add_argument("--username")
+    p.add_argument("--password-stdin", action="store_true")
+    p.set_defaults(func=cmd_login)
+
+
 # --- registration --------------------------------------------------------------------------------
 
 
 def register(sub: Any) -> None:
     """Add the client commands to ``mosaic``'s subparsers."""
+    _register_login(sub)
     _register_providers(sub)

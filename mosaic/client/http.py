@@ -31,7 +31,7 @@ class ApiClient:
                 "the server did not accept your credentials; run `mosaic login` again."
             )
         if response.status_code == 404:
-            raise ClientError(_detail(response) or "not found.")
+            raise ClientError(_detail(response) or f"{self.server} has no {path}.")
         if response.status_code >= 400:
             raise ClientError(f"the server answered {response.status_code}: {_detail(response)}")
         if response.status_code == 204 or not response.content:
@@ -55,10 +55,15 @@ class ApiClient:
 
 
 def _detail(response: httpx.Response) -> str:
+    """The server's reason in one line; never an HTML page (a proxy's or Django's error page)."""
     try:
         data = response.json()
     except ValueError:
-        return response.text[:200]
+        content_type = response.headers.get("content-type", "")
+        text = response.text.strip()
+        if "html" in content_type or text.startswith("<"):
+            return "" if response.status_code == 404 else response.reason_phrase
+        return " ".join(text.split())[:200]
     if isinstance(data, dict):
         if "detail" in data:
             return str(data["detail"])

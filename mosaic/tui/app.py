@@ -22,15 +22,17 @@ from textual.widget import Widget
 from mosaic.tui.client import (
     ChatClient,
     ClientEvent,
-    CommandResult,
     Connected,
-    ConversationHistory,
     Disconnected,
     Fatal,
+    NotConnected,
+)
+from mosaic.tui.frames import (
+    CommandResult,
+    ConversationHistory,
     MessageAck,
     MessageCreated,
     MessageDone,
-    NotConnected,
     ServerError,
     SessionInfo,
     StoredMessage,
@@ -39,7 +41,15 @@ from mosaic.tui.client import (
     ToolCall,
     ToolResult,
 )
-from mosaic.tui.text import context_usage, route_line, short_id
+from mosaic.tui.text import (
+    CLIENT_COMMANDS,
+    KEYS,
+    agent_rows,
+    context_usage,
+    help_rows,
+    route_line,
+    short_id,
+)
 from mosaic.tui.widgets import (
     AgentForm,
     AssistantMessage,
@@ -50,6 +60,7 @@ from mosaic.tui.widgets import (
     ThinkingBlock,
     ToolLine,
     UserMessage,
+    listing,
 )
 
 logger = logging.getLogger("mosaic.tui")
@@ -58,12 +69,6 @@ FLUSH_INTERVAL = 0.05  # seconds between re-renders of a streaming reply
 CANCEL_GRACE = 5.0  # seconds to wait for the server's message:done after a cancel
 INTERRUPT_WINDOW = 2.0  # a second ctrl+c within this many seconds quits
 
-KEYS_HELP = (
-    "Keys: enter sends · ctrl+j (or shift+enter, alt+enter) starts a new line · ↑/↓ on the "
-    "first/last line recall earlier input · esc or ctrl+c cancels a running reply · ctrl+c when "
-    "nothing runs (or twice) quits.\n"
-    "In this client: /new starts a new conversation · /quit leaves · /agent new opens a form."
-)
 HINTS = "/help · ctrl+c quit"
 
 StreamWidget = AssistantMessage | ThinkingBlock
@@ -95,21 +100,26 @@ class ChatApp(App[int]):
         self._outgoing: dict[str, UserMessage] = {}  # client_id → the user's message widget
         self._outage = False
         self._cancel_requested = 0.0
+        self._cancel_note: Note | None = None  # shown from esc until the turn ends
         self._last_interrupt = 0.0
         self._status_text = ""
+        # Held, not queried: a query looks at the active screen, which is a modal form
+        # while one is open, and the bar may be updated before it is mounted.
+        self._log_pane = VerticalScroll(id="log")
+        self._status = StatusBar(id="status")
 
     # --- layout ------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield VerticalScroll(id="log")
+        yield self._log_pane
         yield ChatInput(id="input")
         with Horizontal(id="bar"):
-            yield StatusBar(id="status")
+            yield self._status
             yield StatusBar(Text(HINTS), id="hints")
 
     @property
     def log_view(self) -> VerticalScroll:
-        return self.query_one("#log", VerticalScroll)
+        return self._log_pane
 
     @property
     def input(self) -> ChatInput:
@@ -196,12 +206,12 @@ class ChatApp(App[int]):
         self.connection = "connected"
         self._outage = False
         await self.log_view.remove_children()
+        self._cancel_note = None
         self._known.clear()
         self._streams.clear()
         self._tools.clear()
         self._outgoing.clear()
         self.running = False
-        self.shown_conversation = history.conversation_id
         title = f" “{history.title}”" if history.title else ""
         agent = self.session.agent if self.session else ""
         if history.messages:
@@ -214,6 +224,7 @@ class ChatApp(App[int]):
             intro = f"New conversation {history.conversation_id}"
         intro += f", agent {agent}. /help lists commands." if agent else ". /help lists commands."
         await self._mount(Note(intro, "dim"), *self._render_messages(list(history.messages)))
+        self.shown_conversation = history.conversation_id  # only once it is all on screen
 
     async def _catch_up(self, history: ConversationHistory) -> None:
         """After a reconnect: add what happened while away; replace half-streamed replies."""
@@ -273,7 +284,7 @@ class ChatApp(App[int]):
         )
         await self._mount(RouteLine(line))
         self.running = False
-        self._cancel_requested = 0.0
+        await self._cancel_settled()
         # Context usage grew with the turn; ask the server quietly (the answer updates the bar).
         await self._quietly("/history")
 
@@ -288,9 +299,19 @@ class ChatApp(App[int]):
             )
         if result.silent:
             return
+        words = result.command.strip().split()
+        if result.ok and words == ["/help"] and (rows := help_rows(result.output)):
+            await self._mount(listing("Help", rows))
+            return
+        agents = data.get("agents")
+        if result.ok and words == ["/agent"] and isinstance(agents, list):
+            current = self.session.agent if self.session else ""
+            title = "Agents (/agent SLUG switches to one; ● marks the one in use)"
+            await self._mount(listing(title, agent_rows(agents, current)))
+            return
         await self._note(result.output, "command" if result.ok else "error")
-        if result.command.strip().split()[:1] == ["/help"]:
-            await self._note(KEYS_HELP, "command")
+        if words[:1] == ["/help"]:  # the server's text was not a list of commands
+            await self._mount(listing("In this client", [*CLIENT_COMMANDS, ("", "Keys"), *KEYS]))
 
     async def _on_error(self, error: ServerError) -> None:
         await self._note(error.message or error.code, "error")
@@ -435,8 +456,17 @@ class ChatApp(App[int]):
         if await self._send(self.client.cancel()):
             self._cancel_requested = time.monotonic()
             self.set_timer(CANCEL_GRACE, self._cancel_overdue)
-            await self._note("Cancelling…", "dim")
+            if self._cancel_note is None:
+                self._cancel_note = Note("Cancelling…", "dim")
+                await self._mount(self._cancel_note)
         self._refresh_status()
+
+    async def _cancel_settled(self) -> None:
+        """The turn ended (cancelled or not): the "Cancelling…" note has said its piece."""
+        self._cancel_requested = 0.0
+        if self._cancel_note is not None:
+            await self._cancel_note.remove()
+            self._cancel_note = None
 
     async def action_interrupt(self) -> None:
         if isinstance(self.screen, AgentForm):
@@ -464,7 +494,7 @@ class ChatApp(App[int]):
         for client_id in list(self.client.pending):
             self.client.forget(client_id)
         self.running = False
-        self._cancel_requested = 0.0
+        await self._cancel_settled()
         await self._note("Cancelled (the server did not confirm).", "warning")
         self._refresh_status()
 
@@ -507,4 +537,4 @@ class ChatApp(App[int]):
         if self.running:
             parts.append("replying… esc cancels")
         self._status_text = " │ ".join(parts)
-        self.query_one("#status", StatusBar).update(Text(self._status_text))
+        self._status.update(Text(self._status_text))

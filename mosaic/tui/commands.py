@@ -20,6 +20,7 @@ from rich.text import Text
 
 from mosaic.client import config as client_config
 from mosaic.client.http import ApiClient, ClientError
+from mosaic.console import CommandError
 
 NOT_LOGGED_IN = "Not logged in: run `mosaic login --server http://HOST:PORT` first."
 
@@ -49,22 +50,16 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_search)
 
 
-def _command_error(message: str) -> Exception:
-    from mosaic.cli import CommandError
-
-    return CommandError(message)
-
-
 def _login(args: argparse.Namespace) -> tuple[str, str]:
     stored = client_config.load()
     if not stored.token:
-        raise _command_error(NOT_LOGGED_IN)
+        raise CommandError(NOT_LOGGED_IN)
     server = (args.server or stored.server or "").rstrip("/")
     if not server:
-        raise _command_error(NOT_LOGGED_IN)
+        raise CommandError(NOT_LOGGED_IN)
     parts = urlsplit(server)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise _command_error(f"{server!r} is not a server URL like http://127.0.0.1:8000.")
+        raise CommandError(f"{server!r} is not a server URL like http://127.0.0.1:8000.")
     return server, stored.token
 
 
@@ -80,7 +75,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         run_chat(server, token, conversation_id=conversation_id, agent=args.agent, model=args.model)
     )
     if message:
-        raise _command_error(message)
+        raise CommandError(message)
     return code
 
 
@@ -123,16 +118,14 @@ def resolve_conversation_id(api: ApiClient, ref: str) -> str:
     except ValueError:
         pass
     if not re.fullmatch(r"[0-9a-fA-F-]{4,36}", ref):
-        raise _command_error(
-            f"{ref!r} is not a conversation id: `mosaic conversations` lists yours."
-        )
+        raise CommandError(f"{ref!r} is not a conversation id: `mosaic conversations` lists yours.")
     matches = [
         c for c in _conversations(api, limit=1000) if str(c.get("id", "")).startswith(ref.lower())
     ]
     if not matches:
-        raise _command_error(f"Conversation {ref} not found: `mosaic conversations` lists yours.")
+        raise CommandError(f"Conversation {ref} not found: `mosaic conversations` lists yours.")
     if len(matches) > 1:
-        raise _command_error(f"{ref} matches {len(matches)} conversations; give more of the id.")
+        raise CommandError(f"{ref} matches {len(matches)} conversations; give more of the id.")
     return str(matches[0]["id"])
 
 
@@ -148,7 +141,7 @@ def _pages(api: ApiClient, path: str, params: dict[str, str], limit: int) -> lis
         try:
             page = api.request("GET", url, params=params if first else None)
         except ClientError as exc:
-            raise _command_error(_sentence(str(exc))) from None
+            raise CommandError(_sentence(str(exc))) from None
         first = False
         if isinstance(page, list):  # an unpaginated list
             rows.extend(r for r in page if isinstance(r, dict))
@@ -232,7 +225,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     server, token = _login(args)
     query = " ".join(args.query).strip()
     if not query:
-        raise _command_error("Give some words to search for.")
+        raise CommandError("Give some words to search for.")
     rows = _pages(
         ApiClient(server, token), "/api/conversations/search", {"q": query}, max(1, args.limit)
     )

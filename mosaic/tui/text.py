@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
-from mosaic.tui.client import Routing, Usage
+from mosaic.tui.frames import Routing, Usage
 
 
 def short_id(value: str, length: int = 8) -> str:
@@ -79,3 +80,62 @@ def local_time(iso: str) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone()
     return moment.strftime("%Y-%m-%d %H:%M")
+
+
+# --- /help and /agent, as lists ------------------------------------------------------------------
+
+AGENT_FORM_HELP = "a form asks for the name, system prompt, tools and a description"
+CLIENT_COMMANDS = [
+    ("/new", "start a new conversation"),
+    ("/quit", "leave (also /exit)"),
+]
+KEYS = [
+    ("enter", "send the message (or run the /command)"),
+    ("ctrl+j", "new line (shift+enter and alt+enter too, where the terminal reports them)"),
+    ("↑ / ↓", "earlier / later input, on the first / last line of the input"),
+    ("esc", "stop the reply being written"),
+    ("ctrl+c", "stop the reply; quit when nothing runs (or press it twice)"),
+]
+# A command line of the server's /help: two spaces or more between the command and its text.
+_HELP_LINE = re.compile(r"^\s*(/\S+(?: [^\s/]\S*)?)\s{2,}(\S.*)$")
+
+
+def help_rows(server_help: str) -> list[tuple[str, str]]:
+    """The server's commands (as this client runs them), this client's own, and the keys.
+
+    Rows with an empty name are headings. Empty when the server's text has no command lines.
+    """
+    commands = []
+    for line in server_help.splitlines():
+        match = _HELP_LINE.match(line)
+        if match:
+            name, text = match.groups()
+            # This client asks for the new agent's fields in a form, not as protocol arguments.
+            commands.append((name, AGENT_FORM_HELP if name == "/agent new" else text))
+    if not commands:
+        return []
+    return [
+        ("", "Commands"),
+        *commands,
+        ("", "In this client"),
+        *CLIENT_COMMANDS,
+        ("", "Keys"),
+        *KEYS,
+    ]
+
+
+def agent_rows(agents: list[Any], current: str) -> list[tuple[str, str]]:
+    """One row per agent from /agent's data: slug, then name, owner, tools and the whole
+    description (the view wraps it; nothing is cut)."""
+    rows = []
+    for agent in agents:
+        if not isinstance(agent, dict):
+            continue
+        slug = str(agent.get("slug", ""))
+        whose = "system" if agent.get("system") else "yours"
+        tools = ", ".join(str(t) for t in agent.get("tools") or []) or "no tools"
+        text = f"{agent.get('name', slug)} ({whose}; {tools})"
+        if agent.get("description"):
+            text += f" — {' '.join(str(agent['description']).split())}"
+        rows.append((f"{'●' if slug == current else ' '} {slug}", text))
+    return rows

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
@@ -194,21 +196,45 @@ class ToolLine(Collapsible):
 
 
 class RouteLine(Static):
-    """Under every response: which provider/model answered and why."""
+    """Under every response: which provider/model answered and why (wrapped, never cut)."""
 
     def __init__(self, text: str) -> None:
         super().__init__(Text(text), classes="route")
         self.plain = text
-        self.tooltip = text  # the line is cut to the width; hovering shows all of it
 
 
 class Note(Static):
-    """A line from the client or the server: command output, errors, connection changes."""
+    """A line from the client or the server: command output, errors, connection changes.
 
-    def __init__(self, text: str, kind: str = "info") -> None:
-        super().__init__(Text(text), classes=f"note note-{kind}")
+    ``plain`` is its text; ``renderable`` (when given) is how it is drawn instead.
+    """
+
+    def __init__(
+        self, text: str, kind: str = "info", *, renderable: RenderableType | None = None
+    ) -> None:
+        super().__init__(
+            Text(text) if renderable is None else renderable, classes=f"note note-{kind}"
+        )
         self.plain = text
         self.kind = kind
+
+
+def listing(title: str, rows: list[tuple[str, str]]) -> Note:
+    """A titled list of ``(name, text)`` rows in two columns, e.g. /help or /agent.
+
+    The text column wraps at word boundaries to the window's width: nothing is cut. A row
+    whose name is empty is a section heading.
+    """
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column(ratio=1)
+    for name, text in rows:
+        if name:
+            grid.add_row(name, text)
+        else:
+            grid.add_row(Text(text, style="italic"), "")
+    plain = "\n".join([title, *(f"{name}  {text}" if name else text for name, text in rows)])
+    return Note(plain, "command", renderable=Group(Text(title), grid))
 
 
 class StatusBar(Static):

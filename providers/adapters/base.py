@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
+from core.errors import UpstreamError
+
 # --- normalised stream events ------------------------------------------------------------------
 
 
@@ -72,8 +74,11 @@ _RETRYABLE = {
 }
 
 
-class ProviderError(Exception):
-    """Any failure talking to a provider, classified so callers know whether to retry."""
+class ProviderError(UpstreamError):
+    """Any failure talking to a provider, classified so callers know whether to retry.
+
+    Its ``code`` is ``provider_<kind>`` (``provider_rate_limit``, ``provider_timeout``, …).
+    """
 
     def __init__(
         self,
@@ -85,9 +90,8 @@ class ProviderError(Exception):
         retry_after: float | None = None,
         retryable: bool | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, code=f"provider_{kind.value}")
         self.kind = kind
-        self.message = message
         self.provider = provider
         self.status = status
         self.retry_after = retry_after
@@ -188,7 +192,8 @@ class ModelSpec:
 
 @dataclass(frozen=True, slots=True)
 class Health:
-    status: Literal["healthy", "degraded", "down"]
+    # "unknown": not probed (the installation has nothing to probe it with).
+    status: Literal["healthy", "degraded", "down", "unknown"]
     latency_ms: float | None = None
     error: str = ""
 

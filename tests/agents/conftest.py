@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
-from routing import engine
+from routing import cache as route_cache
 from tests.agents.chat import ChatClient
 from tests.agents.helpers import seed_system_agents
 from tests.conftest import token_for
@@ -18,9 +18,9 @@ from tests.conftest import token_for
 def _fresh_routing_cache() -> Iterator[None]:
     # Rules and agents are flushed and seeded again between socket tests; never route with a
     # previous test's parsed rules.
-    engine.invalidate_local_cache()
+    route_cache.invalidate_local_cache()
     yield
-    engine.invalidate_local_cache()
+    route_cache.invalidate_local_cache()
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from asgiref.sync import sync_to_async
 
 from agents import services
 from agents.models import AgentConfig, Session
+from mosaic.fakes.base import Script
 from tests.agents.chat import ChatClient, of_type, text_of
 from tests.agents.helpers import OPUS, SONNET, agent_row, texts, tool_names
 from tests.conftest import api_client_for, token_for
-from tests.fakes.base import Script
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,8 +91,11 @@ async def test_agent_switch_to_coding_agent_changes_prompt_and_tools(
     after = fake_anthropic.chat_requests()[-1].json
 
     assert (before["system"], after["system"]) == (general.system_prompt, coding.system_prompt)
-    assert tool_names(before) == ["conversation_search", "current_time"]
-    assert tool_names(after) == ["calculator", "conversation_search"]
+    memory = ["memory_get_preferences", "memory_save_insight", "memory_search"]
+    assert tool_names(before) == [
+        "conversation_search", "current_time", *memory, "memory_set_preference",
+    ]  # fmt: skip
+    assert tool_names(after) == ["calculator", "conversation_search", *memory]
     # The schema sent is the tool's own, not a summary of it.
     calculator = next(t for t in after["tools"] if t["name"] == "calculator")
     assert calculator["input_schema"]["required"] == ["expression"]
@@ -135,6 +138,34 @@ async def test_model_auto_unpins_and_routing_decides_again(
     done = (await alice_chat.say("hello there"))[-1]
     assert done["routing"]["override"] is False
     assert fake_anthropic.chat_requests()[-1].json["model"] == "claude-haiku-4-5"
+
+
+async def test_model_after_model_auto_no_longer_reports_the_old_pin(
+    alice_chat: ChatClient,
+) -> None:
+    await alice_chat.open(model=OPUS)
+    frames = await command_frames(alice_chat, "/model auto")
+    info = frames[0]
+    assert info["type"] == "session:info"
+    assert info["model_override"] == ""
+    assert info["model"] != "claude-opus-4-6"  # what routing starts from, not the old pin
+    shown = await alice_chat.command("/model")
+    assert shown["ok"] is True
+    assert "claude-opus-4-6" not in shown["output"]
+    assert "pinned" not in shown["output"]
+
+
+async def test_opening_a_new_conversation_with_an_unknown_agent_creates_nothing(
+    alice: Any, alice_chat: ChatClient
+) -> None:
+    from conversations.models import Conversation
+
+    await alice_chat.send({"type": "conversation:open", "agent": "nosuch"})
+    error = await alice_chat.recv()
+    assert error["type"] == "error"
+    assert error["code"] == "not_found"
+    assert "nosuch" in error["message"]
+    assert await sync_to_async(Conversation.objects.filter(owner=alice).count)() == 0
 
 
 async def test_unknown_model_is_refused_with_suggestions(alice_chat: ChatClient) -> None:
@@ -279,7 +310,8 @@ async def test_agent_new_with_unknown_tools_lists_the_available_ones(
     assert result["ok"] is False
     assert result["output"] == (
         "tool_allowlist: unknown tool 'shell'. "
-        "Available tools: calculator, conversation_search, current_time."
+        "Available tools: calculator, conversation_search, current_time, "
+        "memory_get_preferences, memory_save_insight, memory_search, memory_set_preference."
     )
     assert not await sync_to_async(AgentConfig.objects.filter(owner=alice).exists)()
 
@@ -287,7 +319,7 @@ async def test_agent_new_with_unknown_tools_lists_the_available_ones(
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        ({}, "/agent new needs args {name, system_prompt, tools}"),
+        ({}, "/agent new needs a name, instructions (a system prompt) and the tools"),
         ({"name": "", "system_prompt": "x"}, "name: must not be empty."),
         ({"name": "Empty", "system_prompt": "   "}, "system_prompt: must not be empty."),
         ({"name": 42, "system_prompt": "x"}, "name: expected text."),

@@ -10,9 +10,9 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from agents import services
+from mosaic.fakes.base import Script, ToolUse
 from tests.agents.chat import ChatClient, of_type
 from tests.agents.helpers import agent_row, tool_names
-from tests.fakes.base import Script, ToolUse
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

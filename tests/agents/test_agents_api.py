@@ -176,7 +176,8 @@ def test_create_refuses_malformed_input_naming_the_field(
         (
             {"tool_allowlist": ["calculator", "shell", "rm"]},
             "tool_allowlist: unknown tools 'shell', 'rm'. "
-            "Available tools: calculator, conversation_search, current_time.",
+            "Available tools: calculator, conversation_search, current_time, "
+            "memory_get_preferences, memory_save_insight, memory_search, memory_set_preference.",
         ),
         (
             {"capabilities": {"domains": ["cooking"]}},
@@ -321,7 +322,10 @@ def test_tools_endpoint_lists_what_an_allowlist_may_name(alice_api: APIClient) -
     response = alice_api.get(f"{AGENTS}/tools")
     assert response.status_code == 200
     tools = response.json()
-    assert [t["name"] for t in tools] == ["calculator", "conversation_search", "current_time"]
+    assert [t["name"] for t in tools] == [
+        "calculator", "conversation_search", "current_time", "memory_get_preferences",
+        "memory_save_insight", "memory_search", "memory_set_preference",
+    ]  # fmt: skip
     assert tools[0]["parameters"]["required"] == ["expression"]
     assert all(t["description"] for t in tools)
 

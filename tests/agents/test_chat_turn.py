@@ -9,9 +9,9 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from conversations.models import Conversation, Message
+from mosaic.fakes.base import Fault, Script, ToolUse
 from tests.agents.chat import ChatClient, of_type, text_of
 from tests.conftest import token_for
-from tests.fakes.base import Fault, Script, ToolUse
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,11 +10,11 @@ from asgiref.sync import sync_to_async
 
 from agents.models import Session
 from conversations.models import Conversation
+from mosaic.fakes.base import Script, ToolUse
 from providers import catalog
 from tests.agents.chat import ChatClient
 from tests.agents.helpers import SONNET, eventually
 from tests.conftest import token_for
-from tests.fakes.base import Script, ToolUse
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -17,10 +17,10 @@ from agents.runtime import execute_tool
 from agents.tools import Tool, ToolContext, ToolError, all_tools, get_tool
 from agents.tools.calculator import evaluate
 from conversations import services as conversation_services
+from mosaic.fakes.base import Script, ToolUse
 from providers.adapters.base import ToolCall
 from tests.agents.chat import ChatClient, of_type
 from tests.agents.helpers import SONNET
-from tests.fakes.base import Script, ToolUse
 
 
 def context_for(user: Any) -> ToolContext:
@@ -35,7 +35,10 @@ def call(name: str, arguments: dict[str, Any]) -> ToolCall:
 
 
 def test_the_registry_has_the_documented_tools() -> None:
-    assert sorted(all_tools()) == ["calculator", "conversation_search", "current_time"]
+    assert sorted(all_tools()) == [
+        "calculator", "conversation_search", "current_time", "memory_get_preferences",
+        "memory_save_insight", "memory_search", "memory_set_preference",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(all_tools()))

@@ -10,12 +10,12 @@ from asgiref.sync import sync_to_async
 
 from conversations.models import Message
 from conversations.tokens import estimate_tokens
+from mosaic.fakes.base import Fault, Script
+from mosaic.fakes.ollama import FakeOllamaModel
 from providers import catalog
 from providers.adapters.base import ModelSpec
 from tests.agents.chat import ChatClient, of_type
 from tests.conftest import token_for
-from tests.fakes.base import Fault, Script
-from tests.fakes.ollama import FakeOllamaModel
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -158,7 +158,7 @@ async def test_history_reports_context_usage(
 
 
 def test_unknown_ollama_models_get_a_small_window_others_the_catalog() -> None:
-    from agents.gateway import _window
+    from agents.session import model_window as _window
 
     assert _window("ollama", "some-model-nobody-catalogued") == 8192
     assert _window("anthropic", "claude-haiku-4-5") == 200_000

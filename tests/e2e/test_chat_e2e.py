@@ -9,9 +9,9 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from conversations.models import Message
+from mosaic.fakes.base import Script
 from tests.agents.chat import ChatClient, of_type, text_of
 from tests.conftest import token_for
-from tests.fakes.base import Script
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

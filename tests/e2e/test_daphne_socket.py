@@ -49,3 +49,44 @@ async def test_token_endpoint_over_real_http(alice: Any, live_server_factory: An
             "/api/auth/me", headers={"Authorization": f"Bearer {issued.json()['token']}"}
         )
     assert me.json()["username"] == "alice"
+
+
+async def test_an_oversized_frame_gets_too_large_and_the_socket_stays_open(
+    alice: Any, live_server_factory: Any
+) -> None:
+    """Over MOSAIC_MAX_MESSAGE_BYTES (256 KB) but under the hard limit (1 MiB): an error frame
+    that names the real limit, and the socket goes on."""
+    from asgiref.sync import sync_to_async
+
+    token = await sync_to_async(token_for)(alice)
+    server = await sync_to_async(live_server_factory)()
+    frame = json.dumps({"type": "message:send", "content": "x" * 600_000, "client_id": "big"})
+    async with websockets.connect(
+        server.ws_url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=None
+    ) as ws:
+        await ws.send(frame)
+        error = json.loads(await ws.recv())
+        assert error["type"] == "error"
+        assert error["code"] == "too_large"
+        assert "256 KB" in error["message"]
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await ws.recv()) == {"type": "pong"}
+
+
+async def test_a_frame_over_the_hard_limit_closes_with_1009_and_a_reason(
+    alice: Any, live_server_factory: Any
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    token = await sync_to_async(token_for)(alice)
+    server = await sync_to_async(live_server_factory)()
+    frame = json.dumps({"type": "message:send", "content": "x" * 2_000_000, "client_id": "huge"})
+    async with websockets.connect(
+        server.ws_url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=None
+    ) as ws:
+        await ws.send(frame)
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None, "the server dropped the connection without a close frame"
+    assert closed.value.rcvd.code == 1009
+    assert "1048576" in closed.value.rcvd.reason

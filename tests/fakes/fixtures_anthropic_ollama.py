@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.ollama import FakeOllama
+from mosaic.fakes.anthropic import FakeAnthropic
+from mosaic.fakes.ollama import FakeOllama
 
 
 @pytest.fixture(scope="session")

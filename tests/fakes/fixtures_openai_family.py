@@ -14,9 +14,9 @@ from typing import TypeVar
 
 import pytest
 
-from tests.fakes.base import FakeUpstream
-from tests.fakes.chat_completions import FakeOpenRouter, FakeZai
-from tests.fakes.openai import FakeOpenAI
+from mosaic.fakes.base import FakeUpstream
+from mosaic.fakes.chat_completions import FakeOpenRouter, FakeZai
+from mosaic.fakes.openai import FakeOpenAI
 
 _Fake = TypeVar("_Fake", bound=FakeUpstream)
 _servers: dict[type[FakeUpstream], FakeUpstream] = {}

@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from tests.fakes.base import FakeUpstream
+from mosaic.fakes.base import FakeUpstream
 
 CLIENT_ID = "mosaic-test-client"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"

@@ -10,6 +10,8 @@ from typing import Any
 import anthropic
 import pytest
 
+from mosaic.fakes.anthropic import EndStream, FakeAnthropic, FakeModel, SSEError, signature_for
+from mosaic.fakes.base import Fault, Script, ToolUse
 from providers.adapters import anthropic as anthropic_adapter
 from providers.adapters.anthropic import AnthropicAdapter, thinking_budget
 from providers.adapters.base import (
@@ -26,8 +28,6 @@ from providers.adapters.base import (
     ToolSpec,
     Usage,
 )
-from tests.fakes.anthropic import EndStream, FakeAnthropic, FakeModel, SSEError, signature_for
-from tests.fakes.base import Fault, Script, ToolUse
 from tests.providers.streams import collect, failure
 
 # The lead registers fixture modules centrally in tests/conftest.py; until then, this module

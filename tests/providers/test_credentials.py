@@ -137,12 +137,16 @@ def test_usable_providers_combines_own_system_and_environment(
     settings.ZAI_API_KEY = "zai-env-key"
     system_credential("openrouter", key="sk-or-system-key-000000000")
     services.credential_create(user=alice, provider="anthropic", api_key=ALICE_KEY)
-    assert selectors.usable_providers(user=alice) == {"anthropic", "openrouter", "zai", "ollama"}
+    # Ollama at its default URL that no probe ever found is not counted (see test_health.py).
+    assert selectors.usable_providers(user=alice) == {"anthropic", "openrouter", "zai"}
+    assert selectors.usable_providers(user=bob) == {"openrouter", "zai"}
+    settings.OLLAMA_BASE_URL = "http://gpu-box:11434"
     assert selectors.usable_providers(user=bob) == {"openrouter", "zai", "ollama"}
 
 
 def test_usable_providers_is_one_query_then_cached(alice: Any) -> None:
     services.credential_create(user=alice, provider="anthropic", api_key=ALICE_KEY)
+    selectors.health_map()  # warm, as the beat's probe keeps it
     with CaptureQueriesContext(connection) as first:
         selectors.usable_providers(user=alice)
     with CaptureQueriesContext(connection) as second:

@@ -10,13 +10,13 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from providers import health, selectors
+from mosaic.fakes.anthropic import FakeAnthropic
+from mosaic.fakes.base import Fault
+from mosaic.fakes.ollama import FakeOllama
+from providers import health, selectors, services
 from providers.adapters.base import Health
 from providers.models import ProviderCredential, ProviderHealth
 from providers.tasks import PROBE_TASK, beat_schedule, install_beat_schedule, probe_provider_health
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.base import Fault
-from tests.fakes.ollama import FakeOllama
 from tests.live import start_celery_worker
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_provider_env")]
@@ -44,7 +44,12 @@ def test_the_task_probes_reachable_providers_and_records_them(
     assert any(r.path in ("/api/version", "/api/tags") for r in fake_ollama.requests)
 
     rows = {row.provider: row for row in ProviderHealth.objects.all()}
-    assert set(rows) == {"anthropic", "ollama"}  # nothing to probe the others with
+    # Nothing to probe the others with: recorded as unknown, with the reason.
+    assert {name for name, row in rows.items() if row.status != "unknown"} == {
+        "anthropic",
+        "ollama",
+    }
+    assert "no credential" in rows["openai"].last_error
     assert rows["anthropic"].status == "healthy"
     assert rows["anthropic"].latency_ms is not None
     assert rows["anthropic"].checked_at is not None
@@ -112,13 +117,10 @@ def test_health_endpoint_serves_the_stored_status_without_probing(
     assert set(by_provider) == {"anthropic", "openai", "openrouter", "zai", "ollama"}
     assert by_provider["anthropic"]["status"] == "healthy"
     assert by_provider["anthropic"]["checked_at"]
-    assert by_provider["openai"] == {
-        "provider": "openai",
-        "status": "unknown",
-        "latency_ms": None,
-        "error": "",
-        "checked_at": None,
-    }
+    # No key for OpenAI: recorded as not probed, and why.
+    assert by_provider["openai"]["status"] == "unknown"
+    assert by_provider["openai"]["latency_ms"] is None
+    assert by_provider["openai"]["error"] == health.NOT_PROBED
 
 
 def test_selectors_read_the_cache_and_fall_back_to_the_table(
@@ -131,7 +133,7 @@ def test_selectors_read_the_cache_and_fall_back_to_the_table(
     assert status.status == "healthy"
     assert status.available
 
-    cache.delete(health.HEALTH_CACHE_KEY)
+    cache.delete(selectors.HEALTH_CACHE_KEY)
     with django_assert_num_queries(1):
         assert selectors.health_map()["anthropic"].status == "healthy"
     with django_assert_num_queries(0):
@@ -224,10 +226,16 @@ def test_a_celery_worker_runs_the_probe(
     try:
         app.send_task(PROBE_TASK)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and ProviderHealth.objects.count() < 2:
+        while time.monotonic() < deadline and ProviderHealth.objects.count() < 5:
             time.sleep(0.2)
         statuses = dict(ProviderHealth.objects.values_list("provider", "status"))
-        assert statuses == {"anthropic": "healthy", "ollama": "healthy"}, worker.log()
+        assert statuses == {
+            "anthropic": "healthy",
+            "ollama": "healthy",
+            "openai": "unknown",  # no key: not probed, and recorded as such
+            "openrouter": "unknown",
+            "zai": "unknown",
+        }, worker.log()
     finally:
         worker.stop()
 
@@ -248,3 +256,44 @@ def test_a_starting_worker_probes_at_once(celery_worker_process: Any) -> None:
     assert row is not None, celery_worker_process.log()
     assert row.checked_at is not None
     assert row.status in {"healthy", "degraded", "down"}
+
+
+def test_a_provider_that_lost_its_key_reads_unknown_after_the_next_probe(
+    upstreams: tuple[FakeAnthropic, FakeOllama],
+) -> None:
+    """A verdict from a run that had an OpenAI key must not be shown as current once the key is
+    gone; when it was last healthy is kept."""
+    health.record([("openai", Health(status="healthy", latency_ms=12.0))])
+    health.probe_all()
+    row = ProviderHealth.objects.get(provider="openai")
+    assert row.status == "unknown"
+    assert row.last_error == health.NOT_PROBED
+    assert row.last_healthy_at is not None
+    assert selectors.health_map()["openai"].status == "unknown"
+
+
+def test_usable_providers_do_not_outlive_a_key_removed_from_the_environment(
+    alice: Any, settings: Any
+) -> None:
+    settings.OPENAI_API_KEY = "sk-openai-from-the-environment-0000"
+    assert "openai" in selectors.usable_providers(user=alice)
+    settings.OPENAI_API_KEY = ""  # a restart without the key, on the same Redis
+    assert "openai" not in selectors.usable_providers(user=alice)
+
+
+def test_an_ollama_nobody_configured_is_usable_only_once_it_has_answered(
+    alice: Any, settings: Any
+) -> None:
+    settings.OLLAMA_BASE_URL = settings.OLLAMA_DEFAULT_BASE_URL
+    settings.OLLAMA_CONFIGURED = False
+    assert "ollama" not in selectors.usable_providers(user=alice)
+    health.record([("ollama", Health(status="healthy", latency_ms=3.0))])
+    services.invalidate_usable(owner_id=None)
+    assert "ollama" in selectors.usable_providers(user=alice)
+    settings.OLLAMA_BASE_URL = "http://gpu-box:11434"  # configured: tried before any probe
+    ProviderHealth.objects.all().delete()
+    services.invalidate_usable(owner_id=None)
+    from django.core.cache import cache as django_cache
+
+    django_cache.delete(selectors.HEALTH_CACHE_KEY)
+    assert "ollama" in selectors.usable_providers(user=alice)

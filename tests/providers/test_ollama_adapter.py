@@ -11,6 +11,8 @@ from typing import Any
 import ollama
 import pytest
 
+from mosaic.fakes.base import Fault, Script, ToolUse
+from mosaic.fakes.ollama import ErrorLine, FakeOllama, FakeOllamaModel, fake_embedding
 from providers import catalog
 from providers.adapters.base import (
     ChatMessage,
@@ -27,8 +29,6 @@ from providers.adapters.base import (
     Usage,
 )
 from providers.adapters.ollama import OllamaAdapter
-from tests.fakes.base import Fault, Script, ToolUse
-from tests.fakes.ollama import ErrorLine, FakeOllama, FakeOllamaModel, fake_embedding
 from tests.providers.streams import collect, failure
 
 # The lead registers fixture modules centrally in tests/conftest.py; until then, this module

@@ -10,6 +10,8 @@ import httpx
 import pytest
 from openai import AsyncOpenAI
 
+from mosaic.fakes.base import Fault, Script, ToolUse
+from mosaic.fakes.openai import FakeOpenAI, fake_embedding
 from providers.adapters.base import (
     ChatMessage,
     ChatRequest,
@@ -26,8 +28,6 @@ from providers.adapters.base import (
 )
 from providers.adapters.openai import OpenAIAdapter, ResponsesStreamState
 from providers.adapters.openai_compat import INVALID_ARGUMENTS_KEY, parse_tool_arguments
-from tests.fakes.base import Fault, Script, ToolUse
-from tests.fakes.openai import FakeOpenAI, fake_embedding
 from tests.providers.streams import collect, failure
 
 WEATHER_TOOL = ToolSpec(

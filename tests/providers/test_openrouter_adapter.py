@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from mosaic.fakes.base import Fault, Script, ToolUse
+from mosaic.fakes.chat_completions import FakeOpenRouter
 from providers import catalog
 from providers.adapters import openrouter
 from providers.adapters.base import (
@@ -27,8 +29,6 @@ from providers.adapters.base import (
     Usage,
 )
 from providers.adapters.openrouter import OpenRouterAdapter
-from tests.fakes.base import Fault, Script, ToolUse
-from tests.fakes.chat_completions import FakeOpenRouter
 from tests.providers.streams import collect, failure
 
 SEARCH_TOOL = ToolSpec(

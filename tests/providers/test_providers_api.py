@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from mosaic.fakes.anthropic import FakeAnthropic
 from providers.models import ProviderCredential
-from tests.fakes.anthropic import FakeAnthropic
 from tests.live import free_port
 
 pytestmark = [
@@ -44,7 +44,8 @@ def test_add_list_and_read_back_a_masked_credential(alice_api: APIClient) -> Non
     assert summary["anthropic"]["credential_id"] == created["id"]
     assert summary["anthropic"]["secret_hint"] == "sk-…9876"
     assert summary["openai"]["in_use"] == "none"
-    assert summary["ollama"]["in_use"] == "system"
+    # An Ollama at the default URL that no probe has found is not offered as usable.
+    assert summary["ollama"]["in_use"] == "none"
 
     detail = alice_api.get(f"/api/providers/{created['id']}")
     assert detail.status_code == 200
@@ -99,7 +100,7 @@ def test_another_users_credential_is_404_on_every_route(
 def test_a_missing_credential_is_404(alice_api: APIClient) -> None:
     response = alice_api.get("/api/providers/00000000-0000-0000-0000-000000000000")
     assert response.status_code == 404
-    assert response.json() == {"detail": "No such credential."}
+    assert response.json() == {"detail": "No such credential.", "code": "not_found"}
 
 
 def test_update_label_key_base_url_and_active(alice_api: APIClient) -> None:

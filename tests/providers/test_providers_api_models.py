@@ -8,10 +8,10 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from providers import selectors, services
-from tests.fakes.base import Fault
-from tests.fakes.chat_completions import FakeOpenRouter
-from tests.fakes.ollama import FakeOllama
+from mosaic.fakes.base import Fault
+from mosaic.fakes.chat_completions import FakeOpenRouter
+from mosaic.fakes.ollama import FakeOllama
+from providers import model_lists, services
 from tests.live import free_port
 
 pytestmark = [
@@ -90,11 +90,13 @@ def test_live_lists_are_fetched_at_most_once_per_ttl(
     assert tags_requests(ollama) == 1
 
 
-def test_a_down_upstream_serves_the_last_good_list_and_says_so(
+def test_a_down_upstream_lists_no_models_and_says_why(
     alice_api: APIClient, ollama: FakeOllama
 ) -> None:
+    """ "The models you can use now" offers none of a provider that is failing now; the last good
+    list stays cached (routing still knows the ids) and is listed again once it answers."""
     models(alice_api)
-    key = selectors._models_cache_key("ollama", ollama.base_url)
+    key = model_lists._models_cache_key("ollama", ollama.base_url)
     entry = cache.get(key)
     cache.set(key, {**entry, "fetched_at": entry["fetched_at"] - 3600}, 3600)  # now stale
     ollama.tags_fault = Fault(kind="status", status=500)
@@ -104,15 +106,21 @@ def test_a_down_upstream_serves_the_last_good_list_and_says_so(
     assert source["source"] == "cache"
     assert source["stale"] is True
     assert source["error"]
-    assert "ollama:llama3.2:latest" in {m["key"] for m in listing["models"]}
+    assert not [m for m in listing["models"] if m["provider"] == "ollama"]
 
     # The failure is remembered briefly: the next request does not hammer the upstream.
     before = tags_requests(ollama)
     models(alice_api)
     assert tags_requests(ollama) == before
 
+    # Back up, and the failure has lapsed: listed again.
+    ollama.tags_fault = None
+    entry = cache.get(key)
+    cache.set(key, {**entry, "failed_at": entry["failed_at"] - 3600}, 3600)
+    assert "ollama:llama3.2:latest" in {m["key"] for m in models(alice_api)["models"]}
 
-def test_an_unreachable_upstream_with_nothing_cached_falls_back_to_the_catalog(
+
+def test_an_unreachable_upstream_with_nothing_cached_lists_no_models(
     alice_api: APIClient, settings: Any
 ) -> None:
     settings.OLLAMA_BASE_URL = f"http://127.0.0.1:{free_port()}"
@@ -121,4 +129,4 @@ def test_an_unreachable_upstream_with_nothing_cached_falls_back_to_the_catalog(
     assert source["source"] == "catalog"
     assert source["stale"] is True
     assert source["error"]
-    assert "ollama:llama3.2" in {m["key"] for m in listing["models"]}
+    assert not [m for m in listing["models"] if m["provider"] == "ollama"]

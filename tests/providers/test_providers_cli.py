@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from mosaic.cli import main
+from mosaic.fakes.anthropic import FakeAnthropic
 from providers.models import ProviderCredential
 from tests.conftest import make_user, token_for
-from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.oauth_server import FakeOAuthServer
 from tests.live import PROJECT_DIR, LiveProcess
 
@@ -71,7 +71,7 @@ def test_list_add_and_remove(start_server: Callable[..., LiveProcess], run: Run)
     assert code == 0
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:] if line.strip()}
     assert rows["anthropic"] == ["unknown", "none"]
-    assert rows["ollama"] == ["unknown", "system"]
+    assert rows["ollama"] == ["unknown", "none"]  # at its default URL and never found
 
     code, out, err = run(
         "providers", "add", "anthropic", "--label", "work", "--key-stdin", stdin=KEY + "\n"
@@ -172,13 +172,18 @@ def test_login_with_the_device_flow(
     assert ProviderCredential.objects.get().provider == "openai"
 
 
+def add_a_key_served_by(fake_anthropic: FakeAnthropic, run: Run) -> ProviderCredential:
+    """Alice adds an Anthropic key from the terminal; its endpoint is the fake."""
+    run("providers", "add", "anthropic", "--key-stdin", stdin=KEY + "\n")
+    ProviderCredential.objects.update(base_url=fake_anthropic.base_url)
+    return ProviderCredential.objects.get()
+
+
 def test_test_health_and_models(
     start_server: Callable[..., LiveProcess], run: Run, fake_anthropic: FakeAnthropic
 ) -> None:
     start_server()
-    run("providers", "add", "anthropic", "--key-stdin", stdin=KEY + "\n")
-    ProviderCredential.objects.update(base_url=fake_anthropic.base_url)
-    credential = ProviderCredential.objects.get()
+    credential = add_a_key_served_by(fake_anthropic, run)
 
     code, out, _ = run("providers", "test", str(credential.pk))
     assert code == 0
@@ -219,3 +224,66 @@ def test_the_console_script_runs_the_command(
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("PROVIDER")
+
+
+def test_test_and_remove_take_a_provider_name_or_the_start_of_an_id(
+    start_server: Callable[..., LiveProcess], run: Run, fake_anthropic: FakeAnthropic
+) -> None:
+    start_server()
+    credential = add_a_key_served_by(fake_anthropic, run)
+
+    code, out, err = run("providers", "test", "anthropic")
+    assert code == 0, err
+    assert re.match(r"anthropic: healthy \(\d+ ms\)\n$", out)
+    code, out, err = run("providers", "test", str(credential.pk)[:8])
+    assert code == 0, err
+    assert out.startswith("anthropic: healthy")
+
+    code, out, err = run("providers", "remove", str(credential.pk)[:6])
+    assert code == 0, err
+    assert out == f"Removed credential {credential.pk}.\n"
+    assert not ProviderCredential.objects.exists()
+
+
+def test_testing_a_provider_on_the_system_credential_shows_its_last_probe(
+    start_server: Callable[..., LiveProcess], run: Run
+) -> None:
+    from django.utils import timezone
+
+    from providers.models import ProviderHealth
+
+    ProviderHealth.objects.create(
+        provider="anthropic", status="healthy", latency_ms=231.487, checked_at=timezone.now()
+    )
+    start_server(ANTHROPIC_API_KEY="sk-ant-system-key-0000000000")
+    code, out, err = run("providers", "test", "anthropic")
+    assert code == 0, err
+    assert out.startswith("anthropic: healthy (231 ms) (the system-wide credential's last probe")
+    code, _, err = run("providers", "remove", "anthropic")
+    assert code == 2
+    assert "uses the system-wide one, which only an admin can change" in err
+
+
+def test_a_reference_to_nothing_is_one_line_and_html_never_reaches_the_terminal(
+    start_server: Callable[..., LiveProcess], run: Run
+) -> None:
+    from mosaic.client.http import ApiClient, ClientError
+
+    live = start_server()
+    code, out, err = run("providers", "test", "nosuch")
+    assert code == 2
+    assert err == (
+        "mosaic: 'nosuch' is neither a provider (anthropic, openai, openrouter, zai, ollama) "
+        "nor the start of one of your credential ids; `mosaic providers` lists them.\n"
+    )
+    code, _, err = run("providers", "test", "openai")
+    assert err == "mosaic: you have no openai credential; `mosaic providers add openai` adds one.\n"
+    code, _, err = run("providers", "test", "0123abcd")
+    assert code == 2
+    assert "<" not in out + err
+
+    # A path the server does not have answers Django's HTML 404 page: the client says so in words.
+    api = ApiClient(live.http_url, token_for(make_user("dora")))
+    with pytest.raises(ClientError) as caught:
+        api.request("POST", "/api/providers/anthropic/test")
+    assert str(caught.value) == f"{live.http_url} has no /api/providers/anthropic/test."

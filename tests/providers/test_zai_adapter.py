@@ -9,6 +9,8 @@ import httpx
 import pytest
 from openai import AsyncOpenAI
 
+from mosaic.fakes.base import Fault, Script, ToolUse
+from mosaic.fakes.chat_completions import FakeZai
 from providers.adapters.base import (
     ChatMessage,
     ChatRequest,
@@ -23,8 +25,6 @@ from providers.adapters.base import (
     Usage,
 )
 from providers.adapters.zai import ZaiAdapter
-from tests.fakes.base import Fault, Script, ToolUse
-from tests.fakes.chat_completions import FakeZai
 from tests.providers.streams import collect, failure
 
 CALC_TOOL = ToolSpec(

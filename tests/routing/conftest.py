@@ -8,16 +8,16 @@ from collections.abc import Iterator
 import pytest
 
 from providers.registry import PROVIDERS
-from routing import engine
+from routing import cache as route_cache
 from tests.conftest import seed_reference_data
 
 
 @pytest.fixture(autouse=True)
 def _fresh_rule_cache() -> Iterator[None]:
     # Each test's rows roll back without a version bump; never let a test see another's rules.
-    engine.invalidate_local_cache()
+    route_cache.invalidate_local_cache()
     yield
-    engine.invalidate_local_cache()
+    route_cache.invalidate_local_cache()
 
 
 @pytest.fixture
@@ -26,11 +26,11 @@ def default_rules(db: None) -> None:
     the run may have flushed the data-migration rows (transactional tests are seeded by
     tests/conftest.py)."""
     seed_reference_data()
-    engine.invalidate_local_cache()
+    route_cache.invalidate_local_cache()
 
 
 @pytest.fixture
 def every_provider_usable(monkeypatch: pytest.MonkeyPatch) -> None:
     """Credentials for every provider and no health data (never probed = available)."""
-    monkeypatch.setattr(engine, "default_usable_providers", lambda user: set(PROVIDERS))
-    monkeypatch.setattr(engine, "default_health", dict)
+    monkeypatch.setattr(route_cache, "default_usable_providers", lambda user: set(PROVIDERS))
+    monkeypatch.setattr(route_cache, "default_health", dict)

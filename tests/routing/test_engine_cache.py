@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache
 
 from providers.registry import PROVIDERS
+from routing import cache as route_cache
 from routing import engine, services
 from routing.classifier import classify
 from routing.models import RoutingRule
@@ -36,7 +37,7 @@ def other_process_cache() -> RedisCache:
 def test_a_rule_written_in_another_process_is_seen_after_the_version_bump(
     alice: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine, "REFRESH_SECONDS", 3600.0)
+    monkeypatch.setattr(route_cache, "REFRESH_SECONDS", 3600.0)
     assert model_for(alice) == "anthropic:claude-haiku-4-5"
 
     # Another process changes rule 9 in the database (no local invalidation here)...
@@ -47,11 +48,11 @@ def test_a_rule_written_in_another_process_is_seen_after_the_version_bump(
 
     # ...and bumps the version through its own Redis client.
     other = other_process_cache()
-    other.add(engine.RULES_VERSION_KEY, 0, timeout=None)
-    other.incr(engine.RULES_VERSION_KEY)
+    other.add(route_cache.RULES_VERSION_KEY, 0, timeout=None)
+    other.incr(route_cache.RULES_VERSION_KEY)
     assert model_for(alice) == "anthropic:claude-haiku-4-5"  # the check is not due yet
 
-    monkeypatch.setattr(engine, "REFRESH_SECONDS", 0.0)
+    monkeypatch.setattr(route_cache, "REFRESH_SECONDS", 0.0)
     assert model_for(alice) == "zai:glm-4.7"
 
 
@@ -59,16 +60,16 @@ def test_the_version_is_checked_at_most_once_per_interval(
     alice: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr(engine, "_clock", lambda: now[0])
-    monkeypatch.setattr(engine, "REFRESH_SECONDS", 1.0)
+    monkeypatch.setattr(route_cache, "clock", lambda: now[0])
+    monkeypatch.setattr(route_cache, "REFRESH_SECONDS", 1.0)
     reads: list[int] = []
-    real = engine.rules_version
+    real = route_cache.rules_version
 
     def counting() -> Any:
         reads.append(1)
         return real()
 
-    monkeypatch.setattr(engine, "rules_version", counting)
+    monkeypatch.setattr(route_cache, "rules_version", counting)
     for _ in range(5):
         model_for(alice)
     assert len(reads) == 1
@@ -80,7 +81,7 @@ def test_the_version_is_checked_at_most_once_per_interval(
 def test_service_writes_bump_the_shared_version_after_commit(
     alice: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    before = cache.get(engine.RULES_VERSION_KEY) or 0
+    before = cache.get(route_cache.RULES_VERSION_KEY) or 0
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         services.rule_create(
             user=alice,
@@ -89,11 +90,11 @@ def test_service_writes_bump_the_shared_version_after_commit(
             action={"route_to": {"provider": "openai", "model": "gpt-5.4-nano"}},
         )
     assert len(callbacks) == 1
-    assert other_process_cache().get(engine.RULES_VERSION_KEY) == before + 1
+    assert other_process_cache().get(route_cache.RULES_VERSION_KEY) == before + 1
 
 
 def test_a_local_write_is_seen_immediately(alice: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "REFRESH_SECONDS", 3600.0)
+    monkeypatch.setattr(route_cache, "REFRESH_SECONDS", 3600.0)
     assert model_for(alice) == "anthropic:claude-haiku-4-5"
     rule = services.rule_create(
         user=alice,
@@ -119,7 +120,7 @@ def test_a_malformed_stored_rule_is_skipped_not_fatal(alice: Any) -> None:
         conditions={"all": [{"field": "mood", "op": "eq", "value": "x"}]},
         action={"route_to": {"provider": "zai", "model": "glm-5"}},
     )
-    engine.invalidate_local_cache()
+    route_cache.invalidate_local_cache()
     assert model_for(alice) == "anthropic:claude-haiku-4-5"
 
 
@@ -127,8 +128,8 @@ def test_health_and_credentials_are_read_at_most_once_per_interval(
     alice: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr(engine, "_clock", lambda: now[0])
-    monkeypatch.setattr(engine, "REFRESH_SECONDS", 1.0)
+    monkeypatch.setattr(route_cache, "clock", lambda: now[0])
+    monkeypatch.setattr(route_cache, "REFRESH_SECONDS", 1.0)
     health = {"anthropic": "healthy"}
     calls: list[str] = []
 
@@ -140,8 +141,8 @@ def test_health_and_credentials_are_read_at_most_once_per_interval(
         calls.append("usable")
         return set(PROVIDERS)
 
-    monkeypatch.setattr(engine, "default_health", fake_health)
-    monkeypatch.setattr(engine, "default_usable_providers", fake_usable)
+    monkeypatch.setattr(route_cache, "default_health", fake_health)
+    monkeypatch.setattr(route_cache, "default_usable_providers", fake_usable)
 
     def decide() -> engine.RoutingDecision:
         return engine.resolve(classify(WHAT_TIME), user=alice)

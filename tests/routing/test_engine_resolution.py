@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from providers.registry import PROVIDERS
+from routing import cache as route_cache
 from routing import engine, services
 from routing.classifier import Classification, classify
 from routing.engine import AgentProfile, RoutingDecision, SessionRouting, Skipped
@@ -174,22 +175,36 @@ def test_only_ollama_usable_reaches_the_offline_rule(alice: Any) -> None:
     assert "via rule 99 'offline'" in decision.reason
 
 
-def test_nothing_usable_still_returns_the_offline_rule_with_a_reason(alice: Any) -> None:
-    decision = route(WHAT_TIME, alice, usable=set(), health={"ollama": "down"})
+def test_a_configured_ollama_that_is_down_is_still_tried_when_nothing_else_is_usable(
+    alice: Any,
+) -> None:
+    decision = route(WHAT_TIME, alice, usable={"ollama"}, health={"ollama": "down"})
     assert decision.model_ref == "ollama:llama3.2"
     assert decision.rule == "offline"
+    assert decision.usable is True
     assert decision.fallbacks == ()
     assert "nothing else was available" in decision.reason
     assert "claude-haiku-4-5: no usable credential for anthropic" in decision.reason
     assert decision.reason.endswith("ollama down, trying it anyway")
 
 
+def test_nothing_usable_at_all_is_a_decision_that_says_so_and_is_not_called(alice: Any) -> None:
+    """No credential anywhere and an Ollama nobody configured: the reason starts with what is
+    wrong, and the decision is marked unusable so that the gateway calls no one."""
+    decision = route(WHAT_TIME, alice, usable=set(), health={"anthropic": "down"})
+    assert decision.usable is False
+    assert decision.to_dict()["usable"] is False
+    assert decision.fallbacks == ()
+    assert decision.reason.startswith("no provider you can use is available for")
+    assert "claude-haiku-4-5: no usable credential for anthropic" in decision.reason
+
+
 def test_disabled_offline_rule_leaves_the_builtin_offline_model(alice: Any) -> None:
     from routing.models import RoutingRule
 
     RoutingRule.objects.filter(owner=None, name="offline").update(enabled=False)
-    engine.invalidate_local_cache()
-    decision = route(WHAT_TIME, alice, usable=set())
+    route_cache.invalidate_local_cache()
+    decision = route(WHAT_TIME, alice, usable={"ollama"}, health={"ollama": "down"})
     assert decision.model_ref == "ollama:llama3.2"
     assert decision.rule is None
     assert "built-in offline fallback" in decision.reason
@@ -366,7 +381,7 @@ async def test_aresolve_decides_in_the_event_loop_when_everything_is_cached(
     from asgiref.sync import sync_to_async as real_sync_to_async
     from django.contrib.auth.models import AnonymousUser
 
-    monkeypatch.setattr(engine, "REFRESH_SECONDS", 3600.0)
+    monkeypatch.setattr(route_cache, "REFRESH_SECONDS", 3600.0)
     hops: list[object] = []
 
     def counting_sync_to_async(func: Any) -> Any:

@@ -9,6 +9,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
 from providers.registry import PROVIDERS
+from routing import cache as route_cache
 from routing import engine
 from routing.classifier import classify
 from routing.models import RoutingRule
@@ -16,7 +17,7 @@ from routing.models import RoutingRule
 pytestmark = pytest.mark.usefixtures("default_rules", "every_provider_usable")
 
 CHANGELIST = "/admin/routing/routingrule/"
-EXPLAIN = "/admin/routing/routingrule/explain/"
+EXPLAIN = "/admin/agents/agentconfig/explain-routing/"
 
 
 @pytest.fixture
@@ -31,7 +32,10 @@ def test_changelist_lists_rules_with_editable_priority(staff_client: Client) -> 
     assert response.status_code == 200
     page = response.content.decode()
     assert "coding-complex" in page
-    assert "anthropic:claude-opus-4-6 → anthropic:claude-sonnet-4-6 → openai:gpt-5.4" in page
+    # The model, then each fallback on a line of its own, never cut inside a model id.
+    step = '<span style="white-space: nowrap">{}</span>'
+    chain = ["anthropic:claude-opus-4-6", "→ anthropic:claude-sonnet-4-6", "→ openai:gpt-5.4"]
+    assert "<br>".join(step.format(s) for s in chain) in page
     assert 'name="form-0-priority"' in page
     assert "Explain a message" in page
 
@@ -61,7 +65,7 @@ def test_explain_box_can_act_as_another_user(staff_client: Client, alice: Any) -
         conditions={"all": []},
         action={"route_to": {"provider": "zai", "model": "glm-4.7", "fallbacks": []}},
     )
-    engine.invalidate_local_cache()
+    route_cache.invalidate_local_cache()
     response = staff_client.post(EXPLAIN, {"text": "hi", "as_user": "alice"})
     assert "zai:glm-4.7" in response.content.decode()
 
@@ -91,7 +95,7 @@ def test_admin_form_validates_with_the_rule_schema(staff_client: Client) -> None
 
 
 def test_admin_save_changes_routing_at_once(staff_client: Client, monkeypatch: Any) -> None:
-    monkeypatch.setattr(engine, "REFRESH_SECONDS", 3600.0)
+    monkeypatch.setattr(route_cache, "REFRESH_SECONDS", 3600.0)
 
     def model() -> str:
         decision = engine.resolve(

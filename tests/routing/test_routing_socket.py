@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
+from mosaic.fakes.base import Fault, Script
 from providers import health
 from providers.adapters.base import Health
 from routing.models import RoutingDecisionRecord, RoutingRule
 from routing.services import rule_create
 from tests.agents.chat import ChatClient, of_type, text_of
 from tests.conftest import token_for
-from tests.fakes.base import Fault, Script
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -118,6 +118,32 @@ async def test_unhealthy_primary_is_skipped_for_its_fallback(
     assert frames[-1]["provider"] == "openai"
     skipped = frames[-1]["routing"]["skipped"]
     assert any(s["provider"] == "anthropic" and "down" in s["reason"] for s in skipped)
+    await client.close()
+
+
+async def test_when_nothing_usable_can_answer_the_error_says_what_to_act_on_first(
+    alice: Any, upstreams: dict[str, str], settings: Any, fake_anthropic: Any, fake_ollama: Any
+) -> None:
+    """Every cloud provider down and an Ollama nobody configured (and that never answered): the
+    error starts with the provider the rule wanted, and Ollama is never called."""
+    settings.OLLAMA_BASE_URL = settings.OLLAMA_DEFAULT_BASE_URL
+    settings.OLLAMA_CONFIGURED = False
+    down = Health(status="down", error="probe failed")
+    await sync_to_async(health.record)(
+        [(name, down) for name in ("anthropic", "openai", "openrouter", "zai")]
+    )
+    client = await connect(alice)
+    await client.open()
+    frames = await client.say("what time is it")
+    error = next(f for f in frames if f["type"] == "error")
+    assert error["code"] == "provider_unavailable"
+    assert error["message"].startswith(
+        "anthropic is down; no other provider you have can answer this"
+    )
+    assert frames[-1]["type"] == "message:done"
+    assert frames[-1]["status"] == "failed"
+    assert fake_anthropic.chat_requests() == []
+    assert [r for r in fake_ollama.requests if r.path == "/api/chat"] == []
     await client.close()
 
 

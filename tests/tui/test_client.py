@@ -13,27 +13,29 @@ from typing import Any
 
 import pytest
 
+from mosaic.fakes.base import Script
 from mosaic.tui.client import (
     AUTH_REFUSED_MESSAGE,
     Backoff,
     ChatClient,
     ChatFatal,
     ClientEvent,
-    CommandResult,
     Connected,
-    ConversationHistory,
     Disconnected,
+    _answered_client_ids,
+    ws_url_for,
+)
+from mosaic.tui.frames import (
+    CommandResult,
+    ConversationHistory,
     MessageAck,
     MessageDone,
     SessionInfo,
     StoredMessage,
     TextDelta,
     UnknownFrame,
-    _answered_client_ids,
     parse_frame,
-    ws_url_for,
 )
-from tests.fakes.base import Script
 from tests.live import free_port
 from tests.tui.conftest import ChatServer, in_thread
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import App, ComposeResult
 
-from mosaic.tui.client import Routing, Usage
+from mosaic.tui.frames import Routing, Usage
 from mosaic.tui.text import context_usage, human_tokens, route_line, routing_label
 from mosaic.tui.widgets import ChatInput
 

@@ -12,6 +12,7 @@ import asyncio
 import collections
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -119,6 +120,11 @@ class FakeUpstream:
         self._thread: threading.Thread | None = None
         self.port = 0
         self.requested_port = 0  # 0: any free port
+        # Keep only the last N requests (0: all). Tests read them all; a long-running
+        # `mosaic fake-upstream` must not grow without bound.
+        self.record_limit = 0
+        # Called with every request as it arrives (`mosaic fake-upstream` logs them).
+        self.on_request: Callable[[RecordedRequest], None] | None = None
 
     # --- scripting ---------------------------------------------------------------------------
 
@@ -161,20 +167,28 @@ class FakeUpstream:
                 body = raw.decode(errors="replace")
         else:
             body = None
-        self.requests.append(
-            RecordedRequest(
-                method=request.method,
-                path=request.path,
-                headers={k.lower(): v for k, v in request.headers.items()},
-                query=dict(request.query),
-                body=body,
-            )
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            query=dict(request.query),
+            body=body,
         )
+        self.requests.append(recorded)
+        if self.record_limit and len(self.requests) > self.record_limit:
+            del self.requests[: len(self.requests) - self.record_limit]
+        if self.on_request is not None:
+            self.on_request(recorded)
         response: web.StreamResponse = await handler(request)
         return response
 
     def start(self) -> str:
+        """Listen on ``requested_port`` (0: any free one); returns the base URL.
+
+        Raises ``OSError`` at once when the port cannot be bound (e.g. it is in use).
+        """
         ready = threading.Event()
+        failure: list[OSError] = []
 
         def run() -> None:
             loop = asyncio.new_event_loop()
@@ -185,7 +199,14 @@ class FakeUpstream:
             self._runner = web.AppRunner(app, access_log=None)
             loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", self.requested_port)
-            loop.run_until_complete(site.start())
+            try:
+                loop.run_until_complete(site.start())
+            except OSError as exc:
+                failure.append(exc)
+                loop.run_until_complete(self._runner.cleanup())
+                loop.close()
+                ready.set()
+                return
             sockets = getattr(site._server, "sockets", None)
             assert sockets, "the fake upstream has no listening socket"
             self.port = sockets[0].getsockname()[1]
@@ -198,6 +219,9 @@ class FakeUpstream:
         self._thread.start()
         if not ready.wait(10):
             raise RuntimeError(f"fake {self.provider} upstream did not start")
+        if failure:
+            self._loop = None
+            raise failure[0]
         return self.base_url
 
     def stop(self) -> None:
@@ -236,13 +260,17 @@ class FakeUpstream:
     ) -> bool:
         """Write pre-encoded chunks, honouring the script's delay and a ``cut`` fault.
 
-        Returns False when the connection was cut (the caller must stop writing).
+        Returns False when the connection was cut, or the client went away (it cancelled the
+        reply): the caller must stop writing.
         """
         for index, data in enumerate(encoded):
             if script.fault and script.fault.kind == "cut" and index >= script.fault.after_chunks:
                 await self.cut(request)
                 return False
-            await response.write(data)
+            try:
+                await response.write(data)
+            except ConnectionResetError:
+                return False
             if script.delay:
                 await asyncio.sleep(script.delay)
         return True

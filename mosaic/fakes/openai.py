@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.base import FakeUpstream, RecordedRequest, Script, chunks
+from mosaic.fakes.base import FakeUpstream, RecordedRequest, Script, chunks
 
 # Default error bodies per status, as OpenAI sends them.
 _OPENAI_ERRORS: dict[int, dict[str, Any]] = {

@@ -30,8 +30,8 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.base import FakeUpstream, Script, chunks
-from tests.fakes.openai import bearer_token, stall
+from mosaic.fakes.base import FakeUpstream, Script, chunks
+from mosaic.fakes.openai import bearer_token, stall
 
 _ids = itertools.count(1)
 

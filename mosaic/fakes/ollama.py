@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.base import FakeUpstream, Fault, chunks, json_body, stall
+from mosaic.fakes.base import FakeUpstream, Fault, chunks, json_body, stall
 
 OLLAMA_VERSION = "0.12.6"
 

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.base import FakeUpstream, Fault, Script, chunks, json_body, stall
+from mosaic.fakes.base import FakeUpstream, Fault, Script, chunks, json_body, stall
 
 # The version SDK 2.x sends; older clients send 2023-06-01, which still accepts sampling params.
 SAMPLING_FREE_API_VERSION = "2026-10-21"

@@ -1,0 +1,156 @@
+"""Getting a conversation's events to every client on it, through any door, on any process.
+
+The client whose request caused an event gets it directly (no Redis round trip on the hot
+path); the conversation's other clients get it through the Redis channel-layer group
+(``live.group_name``), whichever process and channel they are on, as ``channel.to_wire`` data.
+A client that joins mid-turn is given the text so far from the live buffer
+(``live.live_snapshot``) and then the rest; ``deliver`` drops the overlap by index, so nothing
+is shown twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+from agents import channel as ch
+from agents import live
+from agents.events import merge_text
+from agents.session import ChatSession
+
+logger = logging.getLogger("mosaic.gateway")
+
+
+async def send_here(chat: ChatSession, event: ch.Outbound) -> None:
+    if not chat.connected:
+        return  # the client that started the turn left; the turn goes on for the others
+    try:
+        await chat.deliver(event)
+    except Exception:  # a client going away under us is not the turn's problem
+        chat.connected = False
+
+
+async def publish(chat: ChatSession, event: ch.Outbound, *, turn: str = "", index: int = 0) -> None:
+    """To the conversation's other clients, on any process (this one skips its own events)."""
+    layer = get_channel_layer()
+    assert layer is not None
+    message = {
+        "type": "chat.event",
+        "conversation": str(chat.conversation_id),
+        "event": ch.to_wire(event),
+        "turn": turn,
+        "index": index,
+        "origin": chat.channel_name,
+    }
+    await layer.group_send(chat.group, message)
+
+
+async def broadcast(chat: ChatSession, event: ch.Outbound, *, skip_origin: bool = False) -> None:
+    """Send a conversation event to every client on it: this one directly, the others through
+    the channel layer."""
+    if not skip_origin:
+        await send_here(chat, event)
+    await publish(chat, event)
+
+
+async def deliver(chat: ChatSession, message: dict[str, Any]) -> None:
+    """Forward a conversation event from the channel layer to this client, once: not back to
+    the client it came from, not again for a client that joined late, not for another
+    conversation (a listener serving several sessions hears all of their groups)."""
+    if message.get("origin") == chat.channel_name:
+        return
+    if message.get("conversation", str(chat.conversation_id)) != str(chat.conversation_id):
+        return
+    try:
+        event = ch.from_wire(message["event"])
+    except Exception:
+        logger.warning("dropped an unreadable conversation event: %r", message, exc_info=True)
+        return
+    turn, index = message.get("turn", ""), message.get("index", 0)
+    if index:
+        if turn == chat.seen_turn and index <= chat.seen_index:
+            return  # already replayed from the live buffer
+        chat.seen_turn, chat.seen_index = turn, index
+    if isinstance(event, ch.SessionState):
+        await chat.deliver(chat.own_view(event))
+        return
+    message_id = getattr(event, "message_id", None)
+    if message_id in chat.known_ids and not isinstance(event, ch.TurnEnded):
+        return  # already in the history this client received
+    await chat.deliver(event)  # type: ignore[arg-type]
+
+
+async def join(chat: ChatSession) -> None:
+    layer = get_channel_layer()
+    assert layer is not None
+    await layer.group_add(chat.group, chat.channel_name)
+
+
+async def leave(chat: ChatSession) -> None:
+    if chat.conversation_id is None:
+        return
+    layer = get_channel_layer()
+    assert layer is not None
+    await layer.group_discard(chat.group, chat.channel_name)
+
+
+async def request_cancel(chat: ChatSession) -> None:
+    """Ask whichever client runs the conversation's turn, on any process, to stop it."""
+    layer = get_channel_layer()
+    assert layer is not None
+    await layer.group_send(
+        chat.group, {"type": "chat.cancel", "conversation": str(chat.conversation_id)}
+    )
+
+
+class DeltaRelay:
+    """Relays a turn's text in order without making the provider's stream wait on Redis.
+
+    Each chunk goes to this client at once; one task then writes it to the live buffer (for
+    clients that join mid-stream) and publishes it to the conversation's other clients. When
+    Redis is slower than the provider, the chunks that piled up are merged into one event per
+    message, so the cost per token stays flat under load. ``drain`` waits until everything
+    queued has gone out (called before any other event of the turn, which keeps the order on
+    every client).
+    """
+
+    def __init__(self, chat: ChatSession, turn_id: str) -> None:
+        self.chat = chat
+        self.turn_id = turn_id
+        self.queue: asyncio.Queue[ch.TextStreamed] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+
+    async def push(self, event: ch.TextStreamed) -> None:
+        await send_here(self.chat, event)
+        if self.task is None:
+            self.task = asyncio.create_task(self._run())
+        self.queue.put_nowait(event)
+
+    async def drain(self) -> None:
+        if self.task is not None:
+            await self.queue.join()
+
+    async def close(self) -> None:
+        if self.task is not None:
+            await self.drain()
+            self.task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            while not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                for event in merge_text(batch):
+                    index = await live.live_append(
+                        self.chat.user.pk, self.chat.conversation_id, event
+                    )
+                    await publish(self.chat, event, turn=self.turn_id, index=index)
+            except Exception:
+                logger.exception("relaying the text of turn %s failed", self.turn_id)
+            finally:
+                for _ in batch:
+                    self.queue.task_done()

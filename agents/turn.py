@@ -1,0 +1,291 @@
+"""One chat turn, top to bottom (ARCHITECTURE.md, "One chat turn").
+
+``handle_user_message`` stores the user's message before anything else can fail, acknowledges
+it, and starts the turn as a task (the turn outlives the socket that sent the message);
+``run_chat_turn`` is the turn itself: classify, route, announce, build the context, run the
+model and its tools with failover, finish. Each step is a call whose name says what it does;
+state lives in ``session``, fan-out in ``fanout``, frames in ``frames``, writes in
+``persistence`` and the ``recorder``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from agents import channel as ch
+from agents import events, live, persistence, selectors
+from agents.completion import summarise
+from agents.failover import (
+    FailoverExhausted,
+    attempt_in_order,
+    credential_for,
+    nothing_usable_message,
+)
+from agents.fanout import broadcast
+from agents.recorder import TurnRecorder
+from agents.runtime import TurnFailed, TurnOutcome, TurnPlan, run_turn
+from agents.session import AgentView, ChatSession, model_window
+from agents.tools import Tool, ToolContext, all_tools
+from conversations import selectors as conversation_selectors
+from conversations.context import build_context
+from conversations.models import Message
+from conversations.selectors import ContextRow
+from core.errors import Conflict, InvalidInput, NotFound, TooLarge
+from providers import catalog
+from providers import services as provider_services
+from providers.adapters.base import ProviderError, ResolvedCredential
+from providers.registry import get_adapter
+from routing.classifier import Classification, ClassifierContext, classify
+from routing.decision import RoutingDecision, SessionRouting
+from routing.engine import aresolve
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+logger = logging.getLogger("mosaic.gateway")
+
+TURN_WAIT_SECONDS = 30.0
+
+
+async def handle_user_message(chat: ChatSession, post: ch.PostMessage) -> None:
+    """Persist the user's message first; then run the turn in a task."""
+    received = time.monotonic()
+    if chat.conversation_id is None:
+        raise InvalidInput("Open a conversation first (send conversation:open).")
+    limit = settings.MOSAIC_MAX_MESSAGE_BYTES
+    if len(post.content.encode("utf-8", "surrogatepass")) > limit:
+        raise TooLarge(f"The message is larger than the {limit // 1024} KB limit.")
+    if post.attachments:
+        raise InvalidInput("Attachments are not supported yet; send the text alone.")
+
+    # 1. persist the user message (idempotent on client_id) — before anything else can fail
+    message, created = await persistence.persist_user_message(
+        user=chat.user,
+        conversation_id=chat.conversation_id,
+        content=post.content,
+        client_id=post.client_id,
+    )
+    persisted = time.monotonic()
+    await chat.deliver(ch.Accepted(post.client_id, str(message.id), duplicate=not created))
+    if created:
+        chat.known_ids.add(str(message.id))
+        await broadcast(chat, events.posted(message), skip_origin=True)
+    elif await _already_answered(chat, message):
+        return  # a resend of a message whose turn ran or is running: nothing more to do
+
+    turn_id = uuid.uuid4().hex
+    if not await _wait_for_turn_slot(chat, turn_id):
+        raise Conflict(
+            "Another reply is still being generated in this conversation; your message is saved."
+        )
+    recorder = TurnRecorder(chat, turn_id, received)
+    recorder.mark("persisted", persisted)
+    chat.turn_task = asyncio.create_task(_run_turn_task(chat, message, recorder))
+
+
+async def _wait_for_turn_slot(chat: ChatSession, turn_id: str) -> bool:
+    """One turn at a time per conversation: wait for the previous one (ours finishes its
+    bookkeeping just after message:done; another device's may take longer), then take the slot."""
+    deadline = time.monotonic() + TURN_WAIT_SECONDS
+    while True:
+        if chat.turn_task is not None and not chat.turn_task.done():
+            await asyncio.wait({chat.turn_task}, timeout=max(0.0, deadline - time.monotonic()))
+        if await live.turn_acquire(chat.user.pk, chat.conversation_id, turn_id):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.1)
+
+
+async def _already_answered(chat: ChatSession, message: Message) -> bool:
+    if await live.turn_running(chat.user.pk, chat.conversation_id):
+        return True
+    return bool(
+        await database_sync_to_async(conversation_selectors.has_reply_after)(
+            user=chat.user, message=message
+        )
+    )
+
+
+async def _run_turn_task(chat: ChatSession, message: Message, recorder: TurnRecorder) -> None:
+    user_id, conversation_id, turn_id = chat.user.pk, chat.conversation_id, recorder.turn_id
+    heartbeat = asyncio.create_task(live.turn_heartbeat(user_id, conversation_id, turn_id))
+    try:
+        await run_chat_turn(chat, message, recorder)
+    except asyncio.CancelledError:
+        await asyncio.shield(recorder.finish("cancelled"))
+    except Exception:
+        logger.exception("turn %s in conversation %s failed", turn_id, conversation_id)
+        await asyncio.shield(recorder.emit(events.internal_failure()))
+        await asyncio.shield(recorder.finish("failed"))
+    finally:
+        heartbeat.cancel()
+        await asyncio.shield(live.turn_release(user_id, conversation_id, turn_id))
+
+
+async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecorder) -> None:
+    # 2. classify (pure, < 1 ms)
+    classification = classify_message(chat, message)
+    # 3. route (rules and health from cache; no network)
+    decision = await resolve_route(chat, classification)
+    recorder.mark("routed")
+    # 4. tell every socket which model will answer and why, while the database is read
+    inputs, _ = await asyncio.gather(
+        database_sync_to_async(load_turn_inputs)(
+            chat.user, chat.conversation_id, decision.provider
+        ),
+        announce_route(chat, decision),
+    )
+    recorder.mark("loaded")
+    if not decision.usable:
+        recorder.decision = decision
+        await recorder.emit(ch.Failure("provider_unavailable", nothing_usable_message(decision)))
+        await recorder.finish("failed")
+        return
+    # 5. context: system prompt + checkpoint + recent messages, within the model's window
+    agent = await agent_for_turn(chat, decision)
+    context = await build_context(
+        user=chat.user,
+        conversation_id=chat.conversation_id,
+        system_prompt=decision.system_prompt_override or agent.system_prompt,
+        window=model_window(decision.provider, decision.model),
+        summarise=lambda text: summarise(chat.user, text),
+        loaded=(inputs.checkpoint, inputs.rows),
+    )
+    chat.context_tokens = context.tokens
+    recorder.mark("context")
+    # 6. run the model and its tools; 7. on failure before the first token, fail over
+    tools = allowed_tools(agent, decision)
+    tool_context = ToolContext(
+        user=chat.user, conversation_id=str(chat.conversation_id), session_id=str(chat.session_id)
+    )
+
+    async def attempt(candidate: RoutingDecision) -> TurnOutcome:
+        recorder.decision = candidate
+        credential = inputs.credential_for(candidate.provider) or await credential_for(
+            chat.user, candidate.provider
+        )
+        return await run_turn(
+            plan=turn_plan(candidate, classification, context.system, tools),
+            history=context.messages,
+            adapter=get_adapter(candidate.provider),
+            credential=credential,
+            context=tool_context,
+            sink=recorder,
+        )
+
+    async def announce_failover(candidate: RoutingDecision) -> None:
+        logger.warning("failover: %s", candidate.reason)
+        await announce_route(chat, candidate)
+
+    try:
+        outcome = await attempt_in_order(decision, attempt, on_failover=announce_failover)
+    except FailoverExhausted as failure:
+        await recorder.emit(events.failure_for(failure))
+        await recorder.finish("failed")
+        return
+    if outcome.hit_step_limit:
+        await recorder.note(
+            f"Stopped after {outcome.steps} model calls (the turn limit, MOSAIC_AGENT_MAX_TURNS)."
+        )
+    # 8. message:done with usage; metrics; the decision stored with the answer
+    await recorder.finish("complete")
+
+
+def classify_message(chat: ChatSession, message: Message) -> Classification:
+    return classify(
+        message.content,
+        ClassifierContext(conversation_tokens=chat.context_tokens, message_count=message.sequence),
+    )
+
+
+async def resolve_route(chat: ChatSession, classification: Classification) -> RoutingDecision:
+    session = SessionRouting(
+        model_override=chat.model_override, agent=chat.agent.profile if chat.agent else None
+    )
+    return await aresolve(classification, user=chat.user, session=session)
+
+
+async def announce_route(chat: ChatSession, decision: RoutingDecision) -> None:
+    chat.provider, chat.model = decision.provider, decision.model
+    chat.routing = events.route_line(decision)
+    await broadcast(chat, chat.state())
+
+
+@dataclass
+class TurnInputs:
+    """What a turn reads from the database before it can call the model, in one round trip."""
+
+    checkpoint: Message | None
+    rows: list[ContextRow]
+    provider: str
+    credential: ResolvedCredential | None = None
+    credential_error: ProviderError | None = None
+
+    def credential_for(self, provider: str) -> ResolvedCredential | None:
+        """The preloaded credential if it is for ``provider`` (a failover needs another)."""
+        if provider != self.provider:
+            return None
+        if self.credential_error is not None:
+            raise TurnFailed(self.credential_error, started=False) from self.credential_error
+        return self.credential
+
+
+def load_turn_inputs(user: User, conversation_id: uuid.UUID | None, provider: str) -> TurnInputs:
+    checkpoint, rows = conversation_selectors.context_messages(
+        user=user, conversation_id=conversation_id
+    )
+    inputs = TurnInputs(checkpoint=checkpoint, rows=rows, provider=provider)
+    try:
+        inputs.credential = provider_services.resolve_credential(user=user, provider=provider)
+    except ProviderError as error:
+        inputs.credential_error = error
+    return inputs
+
+
+async def agent_for_turn(chat: ChatSession, decision: RoutingDecision) -> AgentView:
+    """The session's agent, or the one a routing rule asks for (for this turn only)."""
+    assert chat.agent is not None
+    if not decision.agent or decision.agent == chat.agent.slug:
+        return chat.agent
+    try:
+        agent = await database_sync_to_async(selectors.agent_get)(
+            user=chat.user, slug=decision.agent
+        )
+    except NotFound:
+        logger.warning(
+            "rule %r names agent %r, which %s cannot use", decision.rule, decision.agent, chat.user
+        )
+        return chat.agent
+    return AgentView.of(agent)
+
+
+def allowed_tools(agent: AgentView, decision: RoutingDecision) -> list[Tool]:
+    names = set(agent.tool_allowlist)
+    if decision.tool_allowlist is not None:
+        names &= set(decision.tool_allowlist)  # a rule may narrow the agent's tools, never widen
+    tools = all_tools()
+    return [tools[name] for name in sorted(names) if name in tools]
+
+
+def turn_plan(
+    decision: RoutingDecision, classification: Classification, system: str, tools: list[Tool]
+) -> TurnPlan:
+    spec = catalog.get_spec(decision.provider, decision.model)
+    return TurnPlan(
+        provider=decision.provider,
+        model=decision.model,
+        system_prompt=system,
+        tools=tools,
+        max_steps=settings.MOSAIC_AGENT_MAX_TURNS,
+        timeout=settings.MOSAIC_PROVIDER_TIMEOUT,
+        reasoning="reasoning" in classification.capabilities and bool(spec and spec.reasoning),
+    )
