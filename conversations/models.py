@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from django.conf import settings
-from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import Q
@@ -39,10 +38,6 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return self.title or str(self.id)
-
-
-# The roles a person searches: what was said, not tool traffic, reasoning or summaries.
-SEARCHABLE_ROLES = ("user", "assistant")
 
 
 class Message(models.Model):
@@ -120,18 +115,8 @@ class Message(models.Model):
             ),
         ]
         indexes = [
-            # Search: the words of searchable rows, and one user's searchable rows newest first
-            # (walked when a word is common enough that the newest matches come quickly).
-            GinIndex(
-                fields=["search_vector"],
-                condition=Q(role__in=SEARCHABLE_ROLES),
-                name="message_search_words",
-            ),
-            models.Index(
-                fields=["owner", "-created_at", "-id"],
-                condition=Q(role__in=SEARCHABLE_ROLES),
-                name="message_search_recent",
-            ),
+            # Search's index, message_search_scoped (the searchable rows' words, owner and
+            # time), is an expression over a SQL function: migration 0003 makes both.
             models.Index(
                 fields=["conversation", "-sequence"],
                 condition=Q(role="checkpoint"),

@@ -2,17 +2,21 @@
 
 Shaped by what it costs at a million messages (docs/performance.md):
 
-- Every message row carries its owner, and two partial indexes cover the searchable rows (user
-  and assistant): the words (GIN) and the owner's rows newest first (btree). PostgreSQL picks
-  per query: a rare word collects its few matches from the GIN index; a common one walks the
-  user's newest rows and stops as soon as it has enough matches.
+- Every message row carries its owner, and one GIN index (``message_search_scoped``, migration
+  0003) holds the searchable rows' words plus lexemes naming the row's owner and the blocks of
+  time it was written in (a day, 4, 16, 64 and 256 days). The embedded PostgreSQL has no
+  btree_gin, so the owner and the time go into the index as words: ``words & #42@0.20788``
+  reads user 42's matches of one day from the index, and nobody else's.
 - Matches are ranked within a window: the newest ``MOSAIC_SEARCH_WINDOW`` matches, best first.
-  Ranking every match of a common word would read all of them (tens of thousands of rows) to
-  show fifty. Past the window, ``next`` moves on to the window of older matches.
+  To find them without reading every match, the query tries ever longer stretches of the
+  user's history (a few days, then four times as many, ... then all of it) and reads the
+  window from the first stretch that fills it: a common word costs about a window of rows, a
+  rare one a few cheap index probes. Past the window, ``next`` moves on to older matches.
 - No full count: ``count`` is the number of matches in the window, and ``has_older`` says
   whether older matches remain.
 - Prefixes (``kube*``) need ``MIN_PREFIX`` characters, so that a two-letter prefix cannot
-  select most of the table; they run inside the same window.
+  select most of the table; they run inside the same window, with fewer, wider stretches
+  (PostgreSQL matches a prefix against every word of the index on each try).
 
 The query text goes to ``websearch_to_tsquery``, which accepts any string (quotes, ``-``,
 ``or``) without syntax errors. A prefix is swapped for a placeholder word before that and put
@@ -168,16 +172,61 @@ class SearchPage:
 
 _HEADLINE = "StartSel=\x02, StopSel=\x03, MaxFragments=2, MaxWords=30, MinWords=8"
 
-# One round trip. The window's rows are fetched once (MATERIALIZED) with only what ranking
-# needs; the headline and the conversation's title are computed for the page's rows alone.
-# ``numnode(...) > 0`` folds to false for a query without lexemes (only stop words), which
-# would otherwise walk the user's whole history.
-_SQL = """
-WITH window_rows AS MATERIALIZED (
-    SELECT id, conversation_id, role, created_at, search_vector
+# What the GIN index ``message_search_scoped`` holds for a row: its words, plus lexemes naming
+# its owner (``#42``) and the blocks of time it falls in, one per level (``#42@0.20788`` its day,
+# ``#42@1.5197`` its block of 4 days, ... ``#42@4.81`` of 256 days). Migration 0003 defines
+# ``message_search_scope``; a query must spell the expression exactly so to use the index.
+SCOPED_VECTOR = "(search_vector || message_search_scope(owner_id, created_at))"
+DAY_SECONDS = 86_400
+# Block levels tried before the whole history: each covers 4 times the days of the one before.
+WORD_LEVELS = (0, 1, 2, 3, 4)
+# A prefix is matched against every word in the index at each try: fewer, wider tries.
+PREFIX_LEVELS = (1, 3)
+
+
+def scopes(owner_id: int, cursor: SearchCursor, *, levels: tuple[int, ...]) -> list[str]:
+    """The tsqueries that limit a search to ever older (or newer) stretches of the owner's
+    history, ending with the whole of it.
+
+    Each stretch is three blocks of one level around the anchor (the cursor's bound, or now):
+    the rows on the far side of the bound are filtered out by the query, so every stretch is
+    one unbroken span of time that starts (or ends) at the bound. If a stretch holds more
+    matches than the window, the window's matches are the same as in the whole history.
+    """
+    anchor = cursor.before or cursor.after
+    moment = anchor[0] if anchor else dt.datetime.now(dt.UTC)
+    epoch = int(moment.timestamp())
+    result = []
+    for level in levels:
+        block = epoch // (DAY_SECONDS * 4**level)
+        blocks = (f"'#{owner_id}@{level}.{b}'" for b in (block - 1, block, block + 1))
+        result.append(" | ".join(blocks))
+    result.append(f"'#{owner_id}'")
+    return result
+
+
+# One round trip. ``probe`` counts (up to the window) the matches in each stretch of history in
+# turn and stops at the first that fills the window; the window is then read from that stretch,
+# so a common word reads about a window's worth of rows however many messages it is in. The
+# window's rows are fetched once (MATERIALIZED) with only what ranking needs; the headline and
+# the conversation's title are computed for the page's rows alone. ``numnode(...) > 0`` is
+# false for a query without lexemes (only stop words), which would otherwise match every row.
+_MATCHES = """
     FROM conversations_message
-    WHERE owner_id = %(owner)s AND role IN ('user', 'assistant')
-      AND search_vector @@ {query} AND numnode({query}) > 0 {bound}
+    WHERE role IN ('user', 'assistant') AND owner_id = %(owner)s
+      AND {vector} @@ ({query} && {scope}) AND numnode({query}) > 0 {bound}
+"""
+_SQL = """
+WITH RECURSIVE probe (level, found) AS (
+    SELECT 0, (SELECT count(*) FROM (SELECT 1 {probe_first} LIMIT %(fetch)s) AS n)
+  UNION ALL
+    SELECT level + 1, (SELECT count(*) FROM (SELECT 1 {probe_next} LIMIT %(fetch)s) AS n)
+    FROM probe WHERE found < %(fetch)s AND level + 1 < %(last)s
+), chosen AS (
+    SELECT coalesce(min(level) FILTER (WHERE found >= %(fetch)s), %(last)s) AS level FROM probe
+), window_rows AS MATERIALIZED (
+    SELECT id, conversation_id, role, created_at, search_vector
+    {matches}
     ORDER BY created_at {direction}, id {direction}
     LIMIT %(fetch)s
 ), ranked AS (
@@ -218,10 +267,24 @@ def search_sql(
     elif cursor.after is not None:
         bound, direction = "AND (created_at, id) > (%(bound_at)s, %(bound_id)s)", "ASC"
         params.update(bound_at=cursor.after[0], bound_id=cursor.after[1])
-    sql = _SQL.format(query=query, bound=bound, direction=direction)
+    stretches = scopes(owner_id, cursor, levels=PREFIX_LEVELS if parsed.prefixes else WORD_LEVELS)
+
+    def matches(index: str) -> str:
+        scope = f"(%(scopes)s::tsquery[])[{index} + 1]"
+        return _MATCHES.format(vector=SCOPED_VECTOR, query=query, scope=scope, bound=bound)
+
+    sql = _SQL.format(
+        probe_first=matches("0"),
+        probe_next=matches("probe.level + 1"),
+        matches=matches("(SELECT level FROM chosen)"),
+        query=query,
+        direction=direction,
+    )
     values: dict[str, Any] = {
         **params,
         "owner": owner_id,
+        "scopes": stretches,
+        "last": len(stretches) - 1,
         "fetch": window + 1,
         "window": window,
         "offset": cursor.offset,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from rest_framework.test import APIClient
 
 from conversations import selectors
 from conversations.models import Message
-from conversations.search import SearchCursor
+from conversations.search import SearchCursor, parse_query, search_sql
 from tests.conversations.factories import conversation_with
 
 SEARCH = "/api/conversations/search"
@@ -123,19 +124,42 @@ def test_search_is_one_query(alice: Any, alice_api: APIClient) -> None:
     assert len(searches) == 1, searches
 
 
-def test_search_indexes_cover_only_searchable_rows(db: None) -> None:
+def test_search_uses_the_scoped_index_of_searchable_rows(alice: Any) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'message_search_scoped'")
+        (definition,) = cursor.fetchone()
+    assert "(search_vector || message_search_scope(owner_id, created_at))" in definition
+    assert "'user'" in definition
+    assert "'assistant'" in definition
+    # The query spells the index's expression: with sequential scans priced out (a test table
+    # is tiny), the first probe, the wider probes and the window all read it.
+    conversation_with(alice, "kumquat jam")
+    parsed = parse_query("kumquat")
+    sql, params = search_sql(
+        parsed, owner_id=alice.pk, cursor=SearchCursor(), window=10, page_size=5
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN (ANALYZE) " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert plan.count("Bitmap Index Scan on message_search_scoped") == 3, plan
+
+
+def test_scope_lexemes_name_the_owner_and_the_blocks_of_time(alice: Any) -> None:
+    conversation = conversation_with(alice, "kumquat jam")
+    at = dt.datetime(2026, 12, 1, 23, 59, 59, 900_000, tzinfo=dt.UTC)
+    Message.objects.filter(conversation=conversation).update(created_at=at)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN "
-            "('message_search_words', 'message_search_recent')"
+            "SELECT tsvector_to_array(search_vector || message_search_scope(owner_id, created_at))"
+            " FROM conversations_message WHERE conversation_id = %s",
+            [conversation.pk],
         )
-        definitions = dict(cursor.fetchall())
-    assert "gin (search_vector)" in definitions["message_search_words"].lower()
-    assert "(owner_id, created_at desc, id desc)" in definitions["message_search_recent"].lower()
-    for definition in definitions.values():
-        assert "WHERE" in definition
-        assert "'user'" in definition
-        assert "'assistant'" in definition
+        (lexemes,) = cursor.fetchone()
+    day = int(at.timestamp()) // 86_400  # 20788: the last moment of the day is still that day
+    owner = f"#{alice.pk}"
+    expected = {owner, *(f"{owner}@{level}.{day // 4**level}" for level in range(5))}
+    assert expected | {"kumquat", "jam"} == set(lexemes)
 
 
 # --- prefixes ----------------------------------------------------------------------------------
@@ -276,3 +300,32 @@ def test_the_selector_pages_without_the_api(alice: Any, settings: Any) -> None:
     )
     assert len(rest.hits) == 1
     assert {h.message_id for h in page.hits}.isdisjoint({h.message_id for h in rest.hits})
+
+
+def test_the_window_holds_the_newest_matches_however_far_apart_they_are(
+    alice: Any, alice_api: APIClient, settings: Any
+) -> None:
+    # Matches from today back to four years ago: the search widens its stretch of history
+    # (a day, 4 days, ... 256 days, everything) until the window is full, and each window
+    # holds exactly the newest matches before the previous one.
+    settings.MOSAIC_SEARCH_WINDOW = 3
+    now = dt.datetime.now(dt.UTC)
+    ages = [0, 1, 3, 10, 40, 150, 500, 1500]
+    for days in ages:
+        conversation = conversation_with(alice, f"kumquat aged {days}", title=f"{days}")
+        Message.objects.filter(conversation=conversation).update(
+            created_at=now - dt.timedelta(days=days, minutes=1)
+        )
+    conversation_with(alice, "no match today")
+    windows = []
+    page = search(alice_api, "kumquat", page_size=3)
+    while True:
+        windows.append(sorted(int(r["conversation_title"]) for r in page["results"]))
+        if not page["next"]:
+            break
+        page = alice_api.get(page["next"]).json()
+    assert windows == [[0, 1, 3], [10, 40, 150], [500, 1500]]
+    # A rare word far back in time is found once the stretch reaches everything.
+    rare = conversation_with(alice, "quince from long ago", title="old")
+    Message.objects.filter(conversation=rare).update(created_at=now - dt.timedelta(days=4000))
+    assert [r["conversation_title"] for r in search(alice_api, "quince")["results"]] == ["old"]
