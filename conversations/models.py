@@ -116,7 +116,13 @@ class Message(models.Model):
         ]
         indexes = [
             # Search's index, message_search_scoped (the searchable rows' words, owner and
-            # time), is an expression over a SQL function: migration 0003 makes both.
+            # time), is an expression over a SQL function: migration 0003 makes both. This one
+            # is a user's searchable rows newest first, which a prefix search walks first.
+            models.Index(
+                fields=["owner", "-created_at", "-id"],
+                condition=Q(role__in=("user", "assistant")),
+                name="message_search_recent",
+            ),
             models.Index(
                 fields=["conversation", "-sequence"],
                 condition=Q(role="checkpoint"),

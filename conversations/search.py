@@ -15,8 +15,9 @@ Shaped by what it costs at a million messages (docs/performance.md):
 - No full count: ``count`` is the number of matches in the window, and ``has_older`` says
   whether older matches remain.
 - Prefixes (``kube*``) need ``MIN_PREFIX`` characters, so that a two-letter prefix cannot
-  select most of the table; they run inside the same window, with fewer, wider stretches
-  (PostgreSQL matches a prefix against every word of the index on each try).
+  select most of the table; they run inside the same window. The GIN index matches a prefix
+  against every user's words, so a prefix query first walks the user's newest ``WALK_ROWS``
+  rows and asks the index (fewer, wider stretches) only if they hold too few matches.
 
 The query text goes to ``websearch_to_tsquery``, which accepts any string (quotes, ``-``,
 ``or``) without syntax errors. A prefix is swapped for a placeholder word before that and put
@@ -182,6 +183,8 @@ DAY_SECONDS = 86_400
 WORD_LEVELS = (0, 1, 2, 3, 4)
 # A prefix is matched against every word in the index at each try: fewer, wider tries.
 PREFIX_LEVELS = (1, 3)
+# How many of the user's newest rows a prefix query reads before it turns to the index.
+WALK_ROWS = 5_000
 
 
 def scopes(owner_id: int, cursor: SearchCursor, *, levels: tuple[int, ...]) -> list[str]:
@@ -211,24 +214,46 @@ def scopes(owner_id: int, cursor: SearchCursor, *, levels: tuple[int, ...]) -> l
 # window's rows are fetched once (MATERIALIZED) with only what ranking needs; the headline and
 # the conversation's title are computed for the page's rows alone. ``numnode(...) > 0`` is
 # false for a query without lexemes (only stop words), which would otherwise match every row.
+# ``owner_id + 0``: the owner is checked on each row, but the planner must not walk the
+# owner's rows through message_search_recent instead of asking the GIN index.
 _MATCHES = """
     FROM conversations_message
-    WHERE role IN ('user', 'assistant') AND owner_id = %(owner)s
+    WHERE role IN ('user', 'assistant') AND owner_id + 0 = %(owner)s
       AND {vector} @@ ({query} && {scope}) AND numnode({query}) > 0 {bound}
 """
+# A prefix query first walks the user's newest WALK_ROWS searchable rows (a btree, newest first)
+# and keeps the window from them if they hold a full window of matches or are the user's whole
+# history: the usual case for a common prefix or a light user, and it never asks the GIN index
+# to match the prefix against every user's words.
+_WALK = """
+recent AS MATERIALIZED (
+    SELECT id, conversation_id, role, created_at, search_vector
+    FROM conversations_message
+    WHERE role IN ('user', 'assistant') AND owner_id = %(owner)s {bound}
+    ORDER BY created_at {direction}, id {direction}
+    LIMIT %(walk)s
+), walked AS MATERIALIZED (
+    SELECT * FROM recent WHERE search_vector @@ {query} AND numnode({query}) > 0
+    ORDER BY created_at {direction}, id {direction}
+    LIMIT %(fetch)s
+), walk_enough AS (
+    SELECT (SELECT count(*) FROM walked) >= %(fetch)s
+           OR (SELECT count(*) FROM recent) < %(walk)s AS yes
+),"""
 _SQL = """
-WITH RECURSIVE probe (level, found) AS (
-    SELECT 0, (SELECT count(*) FROM (SELECT 1 {probe_first} LIMIT %(fetch)s) AS n)
+WITH RECURSIVE {walk} probe (level, found) AS (
+    SELECT 0, (SELECT count(*) FROM (SELECT 1 {probe_first} LIMIT %(fetch)s) AS n) {probe_gate}
   UNION ALL
     SELECT level + 1, (SELECT count(*) FROM (SELECT 1 {probe_next} LIMIT %(fetch)s) AS n)
     FROM probe WHERE found < %(fetch)s AND level + 1 < %(last)s
 ), chosen AS (
     SELECT coalesce(min(level) FILTER (WHERE found >= %(fetch)s), %(last)s) AS level FROM probe
 ), window_rows AS MATERIALIZED (
-    SELECT id, conversation_id, role, created_at, search_vector
-    {matches}
+    {window_walk}
+    (SELECT id, conversation_id, role, created_at, search_vector
+    {matches} {window_gate}
     ORDER BY created_at {direction}, id {direction}
-    LIMIT %(fetch)s
+    LIMIT %(fetch)s)
 ), ranked AS (
     SELECT id, conversation_id, role, created_at, ts_rank(search_vector, {query}) AS rank,
            row_number() OVER (ORDER BY created_at {direction}, id {direction}) AS place
@@ -273,10 +298,17 @@ def search_sql(
         scope = f"(%(scopes)s::tsquery[])[{index} + 1]"
         return _MATCHES.format(vector=SCOPED_VECTOR, query=query, scope=scope, bound=bound)
 
+    walk = bool(parsed.prefixes)
     sql = _SQL.format(
+        walk=_WALK.format(bound=bound, direction=direction, query=query) if walk else "",
         probe_first=matches("0"),
+        probe_gate="WHERE NOT (SELECT yes FROM walk_enough)" if walk else "",
         probe_next=matches("probe.level + 1"),
+        window_walk="SELECT * FROM walked WHERE (SELECT yes FROM walk_enough) UNION ALL"
+        if walk
+        else "",
         matches=matches("(SELECT level FROM chosen)"),
+        window_gate="AND NOT (SELECT yes FROM walk_enough)" if walk else "",
         query=query,
         direction=direction,
     )
@@ -284,6 +316,7 @@ def search_sql(
         **params,
         "owner": owner_id,
         "scopes": stretches,
+        "walk": WALK_ROWS,
         "last": len(stretches) - 1,
         "fetch": window + 1,
         "window": window,

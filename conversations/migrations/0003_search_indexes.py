@@ -9,9 +9,13 @@ GIN index; as a lexeme it can, and a query ``words & #42`` reads only user 42's 
 words, ``words & (#42@2.1299 | ...)`` only the matches of a stretch of time
 (conversations/search.py). The function is SQL, immutable and inlined by the planner, so a
 query spells ``search_vector || message_search_scope(owner_id, created_at)`` to use the index.
+
+``message_search_recent``: one user's searchable rows newest first, which a prefix search walks
+before it asks the GIN index (a prefix is matched against every user's words there).
 """
 
-from django.db import migrations
+from django.contrib.postgres.operations import AddIndexConcurrently
+from django.db import migrations, models
 
 SCOPE_FUNCTION = """
 CREATE OR REPLACE FUNCTION message_search_scope(owner integer, at timestamptz) RETURNS tsvector
@@ -48,5 +52,13 @@ class Migration(migrations.Migration):
             SCOPE_FUNCTION, "DROP FUNCTION IF EXISTS message_search_scope(integer, timestamptz)"
         ),
         migrations.RunSQL(SCOPED_INDEX, "DROP INDEX CONCURRENTLY IF EXISTS message_search_scoped"),
+        AddIndexConcurrently(
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("role__in", ("user", "assistant"))),
+                fields=["owner", "-created_at", "-id"],
+                name="message_search_recent",
+            ),
+        ),
         migrations.RunSQL("ANALYZE conversations_message", migrations.RunSQL.noop),
     ]
