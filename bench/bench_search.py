@@ -535,6 +535,11 @@ def main() -> None:
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument("--plans", action="store_true", help="EXPLAIN the slowest shape")
     parser.add_argument("--only", default="", help="run only shapes whose name contains this")
+    parser.add_argument(
+        "--server-times",
+        action="store_true",
+        help="also print PostgreSQL's own planning and execution time of each search",
+    )
     args = parser.parse_args()
 
     from mosaic.local import ensure_local_secrets, state_dir
@@ -562,6 +567,8 @@ def main() -> None:
         print(json.dumps({k: manifest[k] for k in ("messages", "terms", "codenames")}))
         if not args.build_only:
             measure(args, manifest, state)
+            if args.server_times:
+                server_times(manifest, args)
 
 
 def measure(args: argparse.Namespace, manifest: dict[str, Any], state: Path) -> None:
@@ -595,7 +602,11 @@ def measure(args: argparse.Namespace, manifest: dict[str, Any], state: Path) -> 
                 run_probe(probe, base, tokens, users, args)
         finally:
             daphne.terminate()
-            daphne.wait(30)
+            try:
+                daphne.wait(30)
+            except subprocess.TimeoutExpired:  # a loaded machine: stop it the hard way
+                daphne.kill()
+                daphne.wait()
     if args.plans:
         print_plans(
             max((p for p in todo if p.matches is not None), key=lambda p: pct(p.rest, 0.95)), tokens
@@ -677,6 +688,38 @@ def print_plans(probe: Probe, tokens: dict[str, str]) -> None:
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + query["sql"])
             print("\n".join(row[0] for row in cursor.fetchall()))
+
+
+def server_times(manifest: dict[str, Any], args: argparse.Namespace) -> None:
+    """EXPLAIN (ANALYZE) of each search statement: what PostgreSQL spends, without the hops
+    between processes that a loaded machine makes slow (median of ``--runs``, after one)."""
+    import statistics
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from conversations.search import SearchCursor, parse_query, search_sql
+
+    print("\n| user | shape | query | planning ms | execution ms, median | max |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    users = {u.username: u for u in get_user_model().objects.filter(username__in=[HEAVY, LIGHT])}
+    for probe in probes(manifest):
+        if not probe.user or "q" not in probe.params or probe.follow_next:
+            continue
+        parsed = parse_query(probe.params["q"], as_you_type="as_you_type" in probe.params)
+        sql, params = search_sql(
+            parsed, owner_id=users[probe.user].pk, cursor=SearchCursor(), window=200, page_size=50
+        )
+        planning, execution = [], []
+        with connection.cursor() as cursor:
+            for _ in range(args.runs + 1):
+                cursor.execute("EXPLAIN (ANALYZE, SUMMARY, TIMING OFF, COSTS OFF) " + sql, params)
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+                planning.append(float(re.findall(r"Planning Time: ([\d.]+)", plan)[0]))
+                execution.append(float(re.findall(r"Execution Time: ([\d.]+)", plan)[0]))
+        planning, execution = planning[1:], execution[1:]
+        print(f"| {probe.who} | {probe.shape} | `{probe.query}` | {statistics.median(planning):.1f} "
+              f"| {statistics.median(execution):.1f} | {max(execution):.1f} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
