@@ -466,8 +466,13 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(func=cmd_services)
 
+    # Every argument, options included, goes to pytest: with "-" as a prefix argparse would
+    # claim a leading `-q` itself and refuse it (`mosaic test --help` is pytest's help).
     p = sub.add_parser(
-        "test", help="run the test suite against real servers (extra args go to pytest)"
+        "test",
+        help="run the test suite against real servers (extra args go to pytest)",
+        prefix_chars="+",
+        add_help=False,
     )
     p.add_argument("pytest_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_test)

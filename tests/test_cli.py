@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mosaic.cli import build_parser
 from mosaic.local import AlreadyRunning, acquire_run_lock, ensure_local_secrets
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -199,3 +200,17 @@ def test_manage_changepassword_resets_a_password_at_the_terminal(
         terminal.close()
     assert "Password changed successfully for user 'dora'" in terminal.output
     assert authenticate(username="dora", password="A-new-Secret-pw-7") is not None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-q", "-p", "no:cacheprovider"],
+        ["tests/test_cli.py", "-x", "-k", "name"],
+        ["--co", "tests"],
+        [],
+    ],
+)
+def test_mosaic_test_hands_every_argument_to_pytest_in_order(argv: list[str]) -> None:
+    args = build_parser().parse_args(["test", *argv])
+    assert args.pytest_args == argv
