@@ -29,7 +29,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         raw = bearer_from_header(header)
         if raw is None:
             return None
-        user = user_for_token(raw)
+        user = user_for_token(raw, cached=True)
         if user is None:
             raise exceptions.AuthenticationFailed("Invalid or expired token.")
         return user, raw

@@ -1,5 +1,18 @@
+"""Reads of accounts: which user an API token belongs to, a user's tokens and limits.
+
+Every REST call asks which user a token is, so with ``cached=True`` a process remembers a
+checked token for ``MOSAIC_TOKEN_CACHE_SECONDS`` (1 s): a burst of calls (a client searching as
+the user types, a page loading its lists) pays for one lookup. Nothing invalidates an entry
+across processes; it simply expires, so a token revoked or a user deactivated anywhere (the API,
+the admin, a shell) is refused by every process within that time, and at once by the process
+that revoked it (``forget_tokens``). Chat sockets check their token uncached, on connect and on
+each turn (``socket_access_valid``), and are closed when it is revoked.
+"""
+
 from __future__ import annotations
 
+import copy
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -11,8 +24,13 @@ from django.utils import timezone
 from accounts.models import ApiToken, UsageLimit, hash_token
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from django.contrib.auth.models import User
 
+_MAX_REMEMBERED = 10_000
+# token hash → (when it was checked, on the monotonic clock; the token's expiry; its user)
+_checked: dict[str, tuple[float, dt.datetime, User]] = {}
 
 def token_for_raw(raw: str) -> ApiToken | None:
     """The valid, unexpired, unrevoked token of an active user that ``raw`` is, or None (with
@@ -33,10 +51,36 @@ def token_for_raw(raw: str) -> ApiToken | None:
     return token
 
 
-def user_for_token(raw: str) -> User | None:
-    """The active user a valid, unexpired, unrevoked token belongs to, or None."""
+def user_for_token(raw: str, *, cached: bool = False) -> User | None:
+    """The active user a valid, unexpired, unrevoked token belongs to, or None.
+
+    ``cached``: trust this process's check of the last ``MOSAIC_TOKEN_CACHE_SECONDS``.
+    """
+    if not raw or len(raw) > 200:
+        return None
+    digest = hash_token(raw)
+    remembered = _checked.get(digest) if cached else None
+    if (
+        remembered is not None
+        and time.monotonic() - remembered[0] < settings.MOSAIC_TOKEN_CACHE_SECONDS
+        and remembered[1] > timezone.now()
+    ):
+        # A copy: a request that changes its user must not change another request's.
+        return copy.copy(remembered[2])
     token = token_for_raw(raw)
-    return token.user if token is not None else None
+    if token is None:
+        return None
+    if settings.MOSAIC_TOKEN_CACHE_SECONDS > 0:
+        if len(_checked) >= _MAX_REMEMBERED:
+            _checked.clear()
+        _checked[digest] = (time.monotonic(), token.expires_at, token.user)
+    return token.user
+
+
+def forget_tokens(*token_hashes: str) -> None:
+    """Drop tokens from this process's memory (they were just revoked here)."""
+    for digest in token_hashes:
+        _checked.pop(digest, None)
 
 
 def token_list(*, user: User) -> QuerySet[ApiToken]:

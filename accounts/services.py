@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts import login_limit
 from accounts.models import ApiToken, hash_token
+from accounts.selectors import forget_tokens
 from accounts.socket_access import end_sockets, token_group, user_group
 from core.errors import NotFound
 
@@ -65,6 +66,9 @@ def _revoke(tokens: Iterable[ApiToken]) -> int:
     if not pending:
         return 0
     ApiToken.objects.filter(pk__in=[t.pk for t in pending]).update(revoked=True)
+    # Refused at once by this process; the others stop trusting it within
+    # MOSAIC_TOKEN_CACHE_SECONDS (accounts.selectors).
+    forget_tokens(*(t.token_hash for t in pending))
     groups = [token_group(t.user_id, t.pk) for t in pending]
     transaction.on_commit(lambda: end_sockets(*groups))
     return len(pending)

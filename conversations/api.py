@@ -9,11 +9,13 @@ from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from accounts.auth import acting_user
 from conversations import selectors, services
 from conversations.models import Conversation, Message
+from conversations.search import SearchHit
 
 
 class Pagination(PageNumberPagination):
@@ -41,8 +43,8 @@ class MessageOutput(serializers.ModelSerializer[Message]):
         ]  # fmt: skip
 
 
-class SearchResultOutput(serializers.Serializer[Any]):
-    message_id = serializers.UUIDField(source="id")
+class SearchResultOutput(serializers.Serializer[SearchHit]):
+    message_id = serializers.UUIDField()
     conversation_id = serializers.UUIDField()
     conversation_title = serializers.CharField()
     role = serializers.CharField()
@@ -50,8 +52,21 @@ class SearchResultOutput(serializers.Serializer[Any]):
     rank = serializers.FloatField()
     created_at = serializers.DateTimeField()
 
-    def get_snippet(self, row: Any) -> str:
-        return selectors.safe_snippet(row.raw_snippet)
+    def get_snippet(self, hit: SearchHit) -> str:
+        return selectors.safe_snippet(hit.raw_snippet)
+
+
+class SearchPageOutput(serializers.Serializer[Any]):
+    count = serializers.IntegerField(help_text="matches in this window (at most `window`)")
+    window = serializers.IntegerField(
+        help_text="how many of the newest matches are ranked together (MOSAIC_SEARCH_WINDOW)"
+    )
+    has_older = serializers.BooleanField(
+        help_text="older matches remain past this window; `next` leads to them"
+    )
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = SearchResultOutput(many=True)
 
 
 def _paginated(
@@ -134,16 +149,51 @@ class MessageListApi(APIView):
 
 
 class ConversationSearchApi(APIView):
+    class SearchInput(serializers.Serializer[Any]):
+        q = serializers.CharField(trim_whitespace=False, allow_blank=True, default="")
+        page_size = serializers.IntegerField(min_value=1, max_value=200, default=50)
+        cursor = serializers.CharField(required=False, default="")
+        as_you_type = serializers.BooleanField(default=False)
+
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "q", str, required=True, description='words, "a phrase", -excluded, or'
-            )
+                "q",
+                str,
+                required=True,
+                description='words, "a phrase", -excluded, or, prefix* (3+ characters)',
+            ),
+            OpenApiParameter(
+                "page_size", int, description="results per page, 1 to 200 (default 50)"
+            ),
+            OpenApiParameter("cursor", str, description="from a previous page's next/previous"),
+            OpenApiParameter(
+                "as_you_type", bool, description="match the unfinished last word as a prefix"
+            ),
         ],
-        responses=SearchResultOutput(many=True),
+        responses=SearchPageOutput,
     )
     def get(self, request: Request) -> Response:
-        rows = selectors.conversation_search(
-            user=acting_user(request), query=request.query_params.get("q", "")
+        data = self.SearchInput(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        page = selectors.conversation_search(
+            user=acting_user(request),
+            query=data.validated_data["q"],
+            page_size=data.validated_data["page_size"],
+            cursor=data.validated_data["cursor"] or None,
+            as_you_type=data.validated_data["as_you_type"],
         )
-        return _paginated(request, self, rows, SearchResultOutput)
+        url = request.build_absolute_uri()
+        return Response(
+            SearchPageOutput(
+                {
+                    "count": page.count,
+                    "window": page.window,
+                    "has_older": page.has_older,
+                    "next": page.next and replace_query_param(url, "cursor", page.next.encode()),
+                    "previous": page.previous
+                    and replace_query_param(url, "cursor", page.previous.encode()),
+                    "results": page.hits,
+                }
+            ).data
+        )

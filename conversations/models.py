@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
-from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import Q
@@ -31,6 +31,10 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["owner", "archived", "-updated_at"], name="conv_owner_recent")
         ]
+        constraints = [
+            # What the messages' composite foreign key (conversation, owner) points at.
+            models.UniqueConstraint(fields=["id", "owner"], name="conversation_id_owner")
+        ]
 
     def __str__(self) -> str:
         return self.title or str(self.id)
@@ -55,6 +59,15 @@ class Message(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    # The conversation's owner, copied onto every row so that search finds one user's messages
+    # through an index, without joining conversations. A composite foreign key (conversation_id,
+    # owner_id) → conversation (id, owner_id), made by migration 0002, has PostgreSQL refuse a
+    # row whose owner is not its conversation's and carry an owner change over: the copy cannot
+    # disagree with the original. DO_NOTHING: the rows go with their conversations, which
+    # cascade from the user (collecting them by owner would scan the table: no full index).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, related_name="+", db_index=False
     )
     sequence = models.IntegerField()
     role = models.CharField(max_length=16, choices=Role.choices)
@@ -102,7 +115,14 @@ class Message(models.Model):
             ),
         ]
         indexes = [
-            GinIndex(fields=["search_vector"], name="message_search_gin"),
+            # Search's index, message_search_scoped (the searchable rows' words, owner and
+            # time), is an expression over a SQL function: migration 0003 makes both. This one
+            # is a user's searchable rows newest first, which a prefix search walks first.
+            models.Index(
+                fields=["owner", "-created_at", "-id"],
+                condition=Q(role__in=("user", "assistant")),
+                name="message_search_recent",
+            ),
             models.Index(
                 fields=["conversation", "-sequence"],
                 condition=Q(role="checkpoint"),
@@ -113,3 +133,12 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} #{self.sequence}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # conversations.services sets the owner; a row saved directly (the admin, a test's
+        # fixture) takes its conversation's, which the composite foreign key demands anyway.
+        if self.owner_id is None and self.conversation_id is not None:
+            self.owner_id = Conversation.objects.values_list("owner_id", flat=True).get(
+                pk=self.conversation_id
+            )
+        super().save(*args, **kwargs)

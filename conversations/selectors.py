@@ -7,17 +7,17 @@ import html
 import uuid
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, Q, QuerySet, Sum
 
+from conversations import search
 from conversations.models import Conversation, Message
+from conversations.search import SearchPage
 from core.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
-
-MAX_QUERY_LENGTH = 500
-_MARK_START, _MARK_STOP = "\x02", "\x03"
 
 
 def _as_uuid(value: Any) -> uuid.UUID:
@@ -144,41 +144,36 @@ def context_messages(
     return checkpoint, [ContextRow(*row) for row in values]
 
 
-def conversation_search(*, user: User, query: str) -> QuerySet[Message]:
-    """Full-text search over the user's own messages, best first, with a safe HTML snippet.
+def conversation_search(
+    *,
+    user: User,
+    query: str,
+    page_size: int = 50,
+    cursor: str | None = None,
+    as_you_type: bool = False,
+) -> SearchPage:
+    """Full-text search over the user's own user and assistant messages: one page of the newest
+    ``MOSAIC_SEARCH_WINDOW`` matches ranked best first, with HTML-safe-able snippets.
 
-    ``websearch_to_tsquery`` accepts any string (quotes, ``-``, ``or``) without syntax errors, so
-    hostile input is just a query; the snippet's text is HTML-escaped before ``<mark>`` is added.
+    ``cursor`` comes from a previous page's ``next``/``previous``; ``as_you_type`` reads an
+    unfinished last word as a prefix. How and why it is bounded: ``conversations/search.py``.
     """
-    query = (query or "").strip()
-    if not query:
-        raise InvalidInput("The search query is empty.")
-    if len(query) > MAX_QUERY_LENGTH:
-        raise InvalidInput(f"The search query is longer than {MAX_QUERY_LENGTH} characters.")
-    search = SearchQuery(query, search_type="websearch", config="english")
-    return (
-        Message.objects.filter(
-            conversation__owner=user,
-            role__in=[Message.Role.USER, Message.Role.ASSISTANT],
-            search_vector=search,
-        )
-        .annotate(
-            rank=SearchRank(F("search_vector"), search),
-            raw_snippet=SearchHeadline(
-                "content",
-                search,
-                config="english",
-                start_sel=_MARK_START,
-                stop_sel=_MARK_STOP,
-                max_fragments=2,
-                max_words=30,
-                min_words=8,
-            ),
-            conversation_title=F("conversation__title"),
-        )
-        .order_by("-rank", "-created_at")
+    parsed = search.parse_query(query, as_you_type=as_you_type)
+    window = settings.MOSAIC_SEARCH_WINDOW
+    position = (
+        search.SearchCursor.decode(cursor, window=window) if cursor else search.SearchCursor()
     )
+    sql, params = search.search_sql(
+        parsed, owner_id=user.pk, cursor=position, window=window, page_size=page_size
+    )
+    with connection.cursor() as db:
+        db.execute(sql, params)
+        rows = db.fetchall()
+    return search.search_page(rows, cursor=position, window=window, page_size=page_size)
 
 
 def safe_snippet(raw: str) -> str:
-    return html.escape(raw).replace(_MARK_START, "<mark>").replace(_MARK_STOP, "</mark>")
+    """A snippet as HTML: the text escaped, then the matches wrapped in ``<mark>``."""
+    return (
+        html.escape(raw).replace(search.MARK_START, "<mark>").replace(search.MARK_STOP, "</mark>")
+    )

@@ -184,7 +184,9 @@ def checkpoint_append(
         if existing is not None:
             transaction.set_rollback(True)  # gives the reserved number back
             return existing, False
-        (row,) = Message.objects.bulk_create([_row(draft, conversation_uuid, first)])
+        (row,) = Message.objects.bulk_create(
+            [_row(draft, conversation_uuid, first, owner_id=user.pk)]
+        )
     return row, True
 
 
@@ -194,14 +196,21 @@ def _append(
     first = _reserve_sequences(
         user=user, conversation_id=conversation_id, count=len(drafts), title=title
     )
-    rows = [_row(draft, conversation_id, first + offset) for offset, draft in enumerate(drafts)]
+    # _reserve_sequences checked that the conversation is the user's.
+    rows = [
+        _row(draft, conversation_id, first + offset, owner_id=user.pk)
+        for offset, draft in enumerate(drafts)
+    ]
     return Message.objects.bulk_create(rows)
 
 
-def _row(draft: MessageDraft, conversation_id: uuid.UUID, sequence: int) -> Message:
+def _row(
+    draft: MessageDraft, conversation_id: uuid.UUID, sequence: int, *, owner_id: int
+) -> Message:
     return Message(
         id=draft.id,
         conversation_id=conversation_id,
+        owner_id=owner_id,  # the conversation's owner, which PostgreSQL keeps in step
         sequence=sequence,
         role=draft.role,
         content=draft.content,

@@ -88,6 +88,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: keeps the whole chain above in one worker thread (see mosaic/middleware.py).
+    "mosaic.middleware.SyncChainMiddleware",
 ]
 
 ROOT_URLCONF = "mosaic.urls"
@@ -117,19 +119,31 @@ DATABASE_URL = env.env_url(
 EMBEDDED_POSTGRES = "DATABASE_URL" not in os.environ and not env.env_str("DATABASE_URL_FILE")
 
 
-# Persistent connections: the chat path runs its queries in a worker thread; opening a new
-# PostgreSQL connection for each of them would cost more than the queries themselves.
+# A pool of open connections per process. Django runs each HTTP request's code in a thread of
+# its own (asgiref's ThreadSensitiveContext) and a connection belongs to its thread, so without
+# a pool every request opened a new PostgreSQL connection, however long CONN_MAX_AGE was
+# (docs/performance.md, "The HTTP floor"). The chat path's database thread draws from it too.
+DATABASE_POOL = env.env_bool("DATABASE_POOL", True)
+DATABASE_POOL_MAX_SIZE = env.env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1)
+# Without the pool (DATABASE_POOL=false, e.g. behind PgBouncer): keep connections open this long.
 DATABASE_CONN_MAX_AGE = env.env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
 
 
 def _database_config(url: str) -> dict[str, Any]:
     config: dict[str, Any] = dict(
-        dj_database_url.parse(url, conn_max_age=DATABASE_CONN_MAX_AGE, conn_health_checks=False)
+        dj_database_url.parse(
+            url,
+            conn_max_age=0 if DATABASE_POOL else DATABASE_CONN_MAX_AGE,
+            conn_health_checks=False,
+        )
     )
     # A unix-socket URL carries the socket directory as ?host=…; Django wants it in HOST.
     options = config.setdefault("OPTIONS", {})
     if not config.get("HOST") and "host" in options:
         config["HOST"] = options.pop("host")
+    if DATABASE_POOL:
+        # A request waits at most `timeout` seconds for a free connection, then fails.
+        options["pool"] = {"min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE, "timeout": 30}
     return config
 
 
@@ -214,6 +228,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 MOSAIC_TOKEN_TTL_DAYS = env.env_int("MOSAIC_TOKEN_TTL_DAYS", 90, minimum=1)
+# How long a process trusts an API token it has checked; also how long a revoked token or a
+# deactivated user may still get through in another process (accounts/selectors.py).
+MOSAIC_TOKEN_CACHE_SECONDS = env.env_float(
+    "MOSAIC_TOKEN_CACHE_SECONDS", 1.0, minimum=0.0, maximum=5.0
+)
 
 # The web page's sign-in (mosaic/web): Django's session login, with failed attempts limited per
 # account and per client address in windows of MOSAIC_LOGIN_WINDOW_SECONDS (accounts/login_limit.py).
@@ -355,6 +374,8 @@ MOSAIC_AGENT_MAX_TURNS = env.env_int("MOSAIC_AGENT_MAX_TURNS", 8, minimum=1)
 # How long a process trusts its cached routing rules, health and credentials before checking
 # Redis for changes (rule edits reach every process within this time).
 MOSAIC_ROUTING_REFRESH_SECONDS = env.env_float("MOSAIC_ROUTING_REFRESH_SECONDS", 1.0, minimum=0.0)
+# Search ranks the newest this-many matches of a query at a time (conversations/search.py).
+MOSAIC_SEARCH_WINDOW = env.env_int("MOSAIC_SEARCH_WINDOW", 200, minimum=50)
 
 # --- HTTP security (production values make `check --deploy` clean) ------------------------------
 SECURE_SSL_REDIRECT = env.env_bool("SECURE_SSL_REDIRECT", False)

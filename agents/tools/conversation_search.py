@@ -12,16 +12,16 @@ from core.errors import InvalidInput
 
 def _search(context: ToolContext, query: str, limit: int) -> list[dict[str, Any]]:
     # Scoped to the session's user: the model cannot ask for anyone else's conversations.
-    rows = selectors.conversation_search(user=context.user, query=query)[:limit]
+    page = selectors.conversation_search(user=context.user, query=query, page_size=limit)
     return [
         {
-            "conversation_id": str(row.conversation_id),
-            "conversation_title": row.conversation_title,  # type: ignore[attr-defined]
-            "role": row.role,
-            "date": row.created_at.date().isoformat(),
-            "excerpt": row.raw_snippet.replace("\x02", "").replace("\x03", ""),  # type: ignore[attr-defined]
+            "conversation_id": str(hit.conversation_id),
+            "conversation_title": hit.conversation_title,
+            "role": hit.role,
+            "date": hit.created_at.date().isoformat(),
+            "excerpt": hit.raw_snippet.replace("\x02", "").replace("\x03", ""),
         }
-        for row in rows
+        for hit in page.hits
     ]
 
 

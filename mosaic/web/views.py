@@ -29,6 +29,7 @@ from accounts.login_limit import (
     login_success_record,
 )
 from conversations import selectors as conversation_selectors
+from conversations.search import SearchHit
 from core.errors import InvalidInput, NotFound
 
 PAGE_SIZE = 50
@@ -99,15 +100,15 @@ class SignInView(LoginView):
         return super().form_invalid(form)
 
 
-def _search_hit(row: Any) -> dict[str, Any]:
-    """One row of ``conversation_search`` (annotated with its title and snippet) for the page."""
+def _search_hit(hit: SearchHit) -> dict[str, Any]:
+    """One hit of ``conversation_search`` for the page."""
     return {
-        "conversation_id": row.conversation_id,
-        "conversation_title": row.conversation_title,
-        "role": row.role,
-        "created_at": row.created_at,
+        "conversation_id": hit.conversation_id,
+        "conversation_title": hit.conversation_title,
+        "role": hit.role,
+        "created_at": hit.created_at,
         # safe_snippet escapes the message text, then adds only <mark> tags.
-        "snippet": mark_safe(conversation_selectors.safe_snippet(row.raw_snippet)),  # noqa: S308
+        "snippet": mark_safe(conversation_selectors.safe_snippet(hit.raw_snippet)),  # noqa: S308
     }
 
 
@@ -119,8 +120,10 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"query": query}
     if query:
         try:
-            rows = conversation_selectors.conversation_search(user=user, query=query)
-            context["results"] = [_search_hit(row) for row in rows[:SEARCH_RESULTS]]
+            page = conversation_selectors.conversation_search(
+                user=user, query=query, page_size=SEARCH_RESULTS
+            )
+            context["results"] = [_search_hit(hit) for hit in page.hits]
         except InvalidInput as exc:
             context["search_error"] = exc.message
     else:

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, hash_token
+from accounts.services import token_revoke
 from tests.conftest import token_for
 
 
@@ -89,3 +93,52 @@ def test_api_root_lists_the_entry_points(alice_api: APIClient) -> None:
     assert body["chat_socket"].startswith("ws://")
     for url in (body["conversations"], body["agents"], body["providers"]):
         assert alice_api.get(url).status_code == 200
+
+
+# --- the per-process memory of checked tokens ----------------------------------------------------
+
+
+def test_a_burst_of_calls_looks_the_token_up_once(alice: Any) -> None:
+    api = APIClient(HTTP_AUTHORIZATION=f"Bearer {token_for(alice)}")
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(3):
+            assert api.get("/api/auth/me").status_code == 200
+    lookups = [
+        q["sql"] for q in queries if q["sql"].startswith("SELECT") and "api_tokens" in q["sql"]
+    ]
+    assert len(lookups) == 1, lookups
+
+
+def test_a_token_revoked_by_its_owner_is_refused_at_once(alice: Any) -> None:
+    raw = token_for(alice)
+    api = APIClient(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert api.get("/api/auth/me").status_code == 200
+    assert token_revoke(user=alice, raw=raw)
+    assert api.get("/api/auth/me").status_code == 401
+
+
+@pytest.mark.parametrize("change", ["revoke the token", "deactivate the user"])
+def test_a_change_made_elsewhere_is_refused_within_the_cache_time(
+    alice: Any, settings: Any, change: str
+) -> None:
+    settings.MOSAIC_TOKEN_CACHE_SECONDS = 0.3
+    raw = token_for(alice)
+    api = APIClient(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert api.get("/api/auth/me").status_code == 200
+    # As the admin or another process would: straight to the database, not through this
+    # process's services.
+    if change == "revoke the token":
+        ApiToken.objects.filter(token_hash=hash_token(raw)).update(revoked=True)
+    else:
+        type(alice).objects.filter(pk=alice.pk).update(is_active=False)
+    time.sleep(0.35)
+    assert api.get("/api/auth/me").status_code == 401
+
+
+def test_without_the_cache_every_call_checks_the_token(alice: Any, settings: Any) -> None:
+    settings.MOSAIC_TOKEN_CACHE_SECONDS = 0
+    raw = token_for(alice)
+    api = APIClient(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert api.get("/api/auth/me").status_code == 200
+    ApiToken.objects.filter(token_hash=hash_token(raw)).update(revoked=True)
+    assert api.get("/api/auth/me").status_code == 401

@@ -1,4 +1,4 @@
-"""Conversation REST API: owner only (others get 404), pagination, rename/archive/delete, search."""
+"""Conversation REST API: owner only (others get 404), pagination, rename/archive/delete."""
 
 from __future__ import annotations
 
@@ -12,15 +12,7 @@ from rest_framework.test import APIClient
 
 from conversations import services
 from conversations.models import Conversation, Message
-
-
-def conversation_with(user: Any, *texts: str, title: str = "") -> Conversation:
-    conversation = services.conversation_create(user=user, title=title)
-    for index, text in enumerate(texts):
-        services.message_persist_user(
-            user=user, conversation_id=conversation.pk, content=text, client_id=f"c{index}"
-        )
-    return conversation
+from tests.conversations.factories import conversation_with
 
 
 def test_list_is_own_conversations_newest_first_with_counts(
@@ -123,71 +115,3 @@ def test_idempotent_persist_returns_the_stored_row(alice: Any) -> None:
     assert Message.objects.filter(conversation=conversation).count() == 1
     conversation.refresh_from_db()
     assert conversation.last_sequence == 1  # the failed insert gave its number back
-
-
-# --- search ---------------------------------------------------------------------------------------
-
-
-def test_search_ranks_and_highlights_own_messages_only(
-    alice: Any, bob: Any, alice_api: APIClient
-) -> None:
-    conversation_with(
-        alice, "Deploying Django with pgvector on PostgreSQL and pgvector indexes", title="db"
-    )
-    conversation_with(alice, "We talked about pgvector once", title="misc")
-    conversation_with(alice, "Nothing relevant here", title="other")
-    conversation_with(bob, "bob also uses pgvector with PostgreSQL", title="bob")
-    body = alice_api.get("/api/conversations/search", {"q": "pgvector postgresql"}).json()
-    assert body["count"] == 1
-    first = body["results"][0]
-    assert first["conversation_title"] == "db"
-    assert "<mark>pgvector</mark>" in first["snippet"]
-    broad = alice_api.get("/api/conversations/search", {"q": "pgvector"}).json()
-    assert [r["conversation_title"] for r in broad["results"]] == [
-        "db",
-        "misc",
-    ]  # two hits rank higher
-    assert all("bob" not in r["snippet"] for r in broad["results"])
-
-
-def test_search_snippet_is_html_safe(alice: Any, alice_api: APIClient) -> None:
-    conversation_with(alice, "pgvector & <img src=x onerror=alert(1)> rocks")
-    snippet = alice_api.get("/api/conversations/search", {"q": "pgvector"}).json()["results"][0][
-        "snippet"
-    ]
-    assert "<img" not in snippet
-    assert "&amp;" in snippet
-    assert snippet.startswith("<mark>pgvector</mark>")
-
-
-@pytest.mark.parametrize(
-    "query",
-    [
-        "'; DROP TABLE conversations_message; --",
-        '"unbalanced',
-        "a & | ! ( ) :* <->",
-        "-",
-        "OR OR OR",
-        "\\x00\\",
-    ],
-)
-def test_hostile_queries_are_just_queries(alice: Any, alice_api: APIClient, query: str) -> None:
-    conversation_with(alice, "an ordinary message")
-    response = alice_api.get("/api/conversations/search", {"q": query})
-    assert response.status_code == 200
-    assert Message.objects.count() == 1
-
-
-def test_empty_or_huge_query_is_a_400(alice_api: APIClient) -> None:
-    assert alice_api.get("/api/conversations/search", {"q": "  "}).status_code == 400
-    response = alice_api.get("/api/conversations/search", {"q": "x" * 501})
-    assert response.status_code == 400
-    assert "500" in response.json()["detail"]
-
-
-def test_search_uses_the_gin_index(alice: Any) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'message_search_gin'")
-        (definition,) = cursor.fetchone()
-    assert "gin" in definition.lower()
-    assert "search_vector" in definition
