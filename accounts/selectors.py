@@ -32,6 +32,7 @@ _MAX_REMEMBERED = 10_000
 # token hash → (when it was checked, on the monotonic clock; the token's expiry; its user)
 _checked: dict[str, tuple[float, dt.datetime, User]] = {}
 
+
 def token_for_raw(raw: str) -> ApiToken | None:
     """The valid, unexpired, unrevoked token of an active user that ``raw`` is, or None (with
     its ``user`` loaded)."""

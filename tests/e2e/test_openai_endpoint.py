@@ -130,7 +130,9 @@ async def test_a_completion_answers_in_openai_shape_and_is_stored_as_a_conversat
     assert conversation.owner_id == alice.pk
     assert conversation.title == SIMPLE
     found = await sync_to_async(
-        lambda: {str(m.conversation_id) for m in conversation_search(user=alice, query="capital")}
+        lambda: {
+            hit.conversation_id for hit in conversation_search(user=alice, query="capital").hits
+        }
     )()
     assert found == {conversation_id}
     session = await sync_to_async(Session.objects.get)(conversation_id=conversation_id)
