@@ -131,7 +131,8 @@ async def test_a_completion_answers_in_openai_shape_and_is_stored_as_a_conversat
     assert conversation.title == SIMPLE
     found = await sync_to_async(
         lambda: {
-            hit.conversation_id for hit in conversation_search(user=alice, query="capital").hits
+            str(hit.conversation_id)
+            for hit in conversation_search(user=alice, query="capital").hits
         }
     )()
     assert found == {conversation_id}
