@@ -4,12 +4,15 @@ into canonical commands for the gateway, and encode the gateway's events as v1 f
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from agents import channel as ch
 from agents import events, fanout, gateway, ws_adapter
@@ -20,6 +23,8 @@ from core.errors import MosaicError
 logger = logging.getLogger("mosaic.socket")
 
 CLOSE_UNAUTHENTICATED = 4401
+# How often a consumer tries the channel layer again while Redis is down.
+LAYER_RETRY_SECONDS = 1.0
 
 
 class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -58,6 +63,28 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.send(text_data=json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
 
     # --- channel-layer messages ------------------------------------------------------------------
+
+    # Channels reads the channel layer through ``self.channel_receive``, which it sets up in
+    # ``__call__``; a failed read (Redis down) would end the consumer and drop the socket. Ours
+    # waits for Redis instead, and meanwhile lets the gateway catch the client up from the
+    # database (a turn it was following may have ended).
+    @property
+    def channel_receive(self) -> Callable[[], Awaitable[dict[str, Any]]]:
+        return self._receive_from_layer
+
+    @channel_receive.setter
+    def channel_receive(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        self._layer_receive = receive
+
+    async def _receive_from_layer(self) -> dict[str, Any]:
+        while True:
+            try:
+                return await self._layer_receive()
+            except (OSError, RedisError):
+                logger.warning("the channel layer cannot be read; retrying", exc_info=True)
+            if self.chat is not None:
+                await gateway.catch_up(self.chat)
+            await asyncio.sleep(LAYER_RETRY_SECONDS)
 
     async def chat_event(self, message: dict[str, Any]) -> None:
         if self.chat is not None:

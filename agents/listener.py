@@ -15,6 +15,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from channels.layers import get_channel_layer
+from redis.exceptions import RedisError
 
 from agents import channel as ch
 from agents import fanout, gateway
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 logger = logging.getLogger("mosaic.gateway")
+
+LAYER_RETRY_SECONDS = 1.0  # as for a WebSocket consumer (agents/consumers.py)
 
 
 class ChannelListener:
@@ -63,7 +66,14 @@ class ChannelListener:
         layer = get_channel_layer()
         assert layer is not None
         while True:
-            message: dict[str, Any] = await layer.receive(self.channel_name)
+            try:
+                message: dict[str, Any] = await layer.receive(self.channel_name)
+            except (OSError, RedisError):  # Redis is down: catch up from the database, retry
+                logger.warning("listener %s: the channel layer cannot be read", self.channel_name)
+                for chat in list(self.sessions):
+                    await gateway.catch_up(chat)
+                await asyncio.sleep(LAYER_RETRY_SECONDS)
+                continue
             for chat in list(self.sessions):
                 try:
                     if message.get("type") == "chat.event":
