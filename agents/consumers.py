@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from redis.exceptions import RedisError
 
 from agents import channel as ch
 from agents import events, fanout, gateway, ws_adapter
@@ -23,8 +22,9 @@ from core.errors import MosaicError
 logger = logging.getLogger("mosaic.socket")
 
 CLOSE_UNAUTHENTICATED = 4401
-# How often a consumer tries the channel layer again while Redis is down.
-LAYER_RETRY_SECONDS = 1.0
+# While following another client's turn, how long without a channel-layer message before the
+# consumer looks in the database for the turn's end (Redis may be down).
+CATCH_UP_SECONDS = 2.0
 
 
 class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -65,9 +65,10 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     # --- channel-layer messages ------------------------------------------------------------------
 
     # Channels reads the channel layer through ``self.channel_receive``, which it sets up in
-    # ``__call__``; a failed read (Redis down) would end the consumer and drop the socket. Ours
-    # waits for Redis instead, and meanwhile lets the gateway catch the client up from the
-    # database (a turn it was following may have ended).
+    # ``__call__``. While this client follows another client's turn, ours also asks the gateway
+    # now and then to catch the client up from the database: when Redis is down, the group
+    # message that ends the turn never comes (the layer keeps waiting, it does not fail). The
+    # read itself is never cancelled: cancelling it unsubscribes the channel.
     @property
     def channel_receive(self) -> Callable[[], Awaitable[dict[str, Any]]]:
         return self._receive_from_layer
@@ -77,14 +78,20 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self._layer_receive = receive
 
     async def _receive_from_layer(self) -> dict[str, Any]:
-        while True:
-            try:
-                return await self._layer_receive()
-            except (OSError, RedisError):
-                logger.warning("the channel layer cannot be read; retrying", exc_info=True)
-            if self.chat is not None:
-                await gateway.catch_up(self.chat)
-            await asyncio.sleep(LAYER_RETRY_SECONDS)
+        reading = asyncio.ensure_future(self._layer_receive())
+        try:
+            while True:
+                following = self.chat is not None and bool(self.chat.following)
+                done, _ = await asyncio.wait(
+                    {reading}, timeout=CATCH_UP_SECONDS if following else None
+                )
+                if done:
+                    return reading.result()
+                if self.chat is not None:
+                    await gateway.catch_up(self.chat)
+        except BaseException:
+            reading.cancel()
+            raise
 
     async def chat_event(self, message: dict[str, Any]) -> None:
         if self.chat is not None:

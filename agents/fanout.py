@@ -86,6 +86,8 @@ async def deliver(chat: ChatSession, message: dict[str, Any]) -> None:
     if message_id in chat.known_ids and not isinstance(event, ch.TurnEnded):
         return  # already in the history this client received
     if isinstance(event, ch.TurnEnded):
+        if event.message_id and event.message_id == chat.caught_up:
+            return  # already told from the database (``catch_up``)
         chat.following = ""
     elif isinstance(event, ch.TextStreamed | ch.ToolCalled) and not chat.following:
         chat.following = event.message_id
@@ -101,7 +103,7 @@ async def catch_up(chat: ChatSession) -> None:
         user=chat.user, conversation_id=chat.conversation_id, message_id=chat.following
     )
     if end is not None:
-        chat.following = ""
+        chat.following, chat.caught_up = "", str(end.id)
         await chat.deliver(events.turn_ended_from(end))
 
 

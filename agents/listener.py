@@ -15,7 +15,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from channels.layers import get_channel_layer
-from redis.exceptions import RedisError
 
 from agents import channel as ch
 from agents import fanout, gateway
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mosaic.gateway")
 
-LAYER_RETRY_SECONDS = 1.0  # as for a WebSocket consumer (agents/consumers.py)
+CATCH_UP_SECONDS = 2.0  # as for a WebSocket consumer (agents/consumers.py)
 
 
 class ChannelListener:
@@ -62,18 +61,30 @@ class ChannelListener:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    async def _receive(self, layer: Any) -> dict[str, Any]:
+        """The next group message; meanwhile, as a WebSocket consumer does, sessions following
+        a turn are caught up from the database (agents/consumers.py)."""
+        reading = asyncio.ensure_future(layer.receive(self.channel_name))
+        try:
+            while True:
+                following = [chat for chat in self.sessions if chat.following]
+                done, _ = await asyncio.wait(
+                    {reading}, timeout=CATCH_UP_SECONDS if following else None
+                )
+                if done:
+                    message: dict[str, Any] = reading.result()
+                    return message
+                for chat in following:
+                    await gateway.catch_up(chat)
+        except BaseException:
+            reading.cancel()
+            raise
+
     async def _run(self) -> None:
         layer = get_channel_layer()
         assert layer is not None
         while True:
-            try:
-                message: dict[str, Any] = await layer.receive(self.channel_name)
-            except (OSError, RedisError):  # Redis is down: catch up from the database, retry
-                logger.warning("listener %s: the channel layer cannot be read", self.channel_name)
-                for chat in list(self.sessions):
-                    await gateway.catch_up(chat)
-                await asyncio.sleep(LAYER_RETRY_SECONDS)
-                continue
+            message = await self._receive(layer)
             for chat in list(self.sessions):
                 try:
                     if message.get("type") == "chat.event":

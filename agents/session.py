@@ -100,6 +100,7 @@ class ChatSession:
     # layer) and has not seen the end of: if the layer fails, ``fanout.catch_up`` reads the end
     # from the database.
     following: str = ""
+    caught_up: str = ""  # the message whose end ``catch_up`` told (its group event is dropped)
 
     @property
     def group(self) -> str:
