@@ -4,8 +4,10 @@ into canonical commands for the gateway, and encode the gateway's events as v1 f
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from channels.db import database_sync_to_async
@@ -23,6 +25,9 @@ from core.errors import MosaicError
 logger = logging.getLogger("mosaic.socket")
 
 CLOSE_UNAUTHENTICATED = 4401
+# While following another client's turn, how long without a channel-layer message before the
+# consumer looks in the database for the turn's end (Redis may be down).
+CATCH_UP_SECONDS = 2.0
 
 
 class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -75,6 +80,35 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.send(text_data=json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
 
     # --- channel-layer messages ------------------------------------------------------------------
+
+    # Channels reads the channel layer through ``self.channel_receive``, which it sets up in
+    # ``__call__``. While this client follows another client's turn, ours also asks the gateway
+    # now and then to catch the client up from the database: when Redis is down, the group
+    # message that ends the turn never comes (the layer keeps waiting, it does not fail). The
+    # read itself is never cancelled: cancelling it unsubscribes the channel.
+    @property
+    def channel_receive(self) -> Callable[[], Awaitable[dict[str, Any]]]:
+        return self._receive_from_layer
+
+    @channel_receive.setter
+    def channel_receive(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        self._layer_receive = receive
+
+    async def _receive_from_layer(self) -> dict[str, Any]:
+        reading = asyncio.ensure_future(self._layer_receive())
+        try:
+            while True:
+                following = self.chat is not None and bool(self.chat.following)
+                done, _ = await asyncio.wait(
+                    {reading}, timeout=CATCH_UP_SECONDS if following else None
+                )
+                if done:
+                    return reading.result()
+                if self.chat is not None:
+                    await gateway.catch_up(self.chat)
+        except BaseException:
+            reading.cancel()
+            raise
 
     async def chat_event(self, message: dict[str, Any]) -> None:
         if self.chat is not None:

@@ -173,3 +173,17 @@ def turn_ended(
         latency_ms=latency_ms,
         routing=replace(route_line(decision), memories=memories) if decision else None,
     )
+
+
+def turn_ended_from(message: Message) -> ch.TurnEnded:
+    """``message:done`` rebuilt from the stored last reply of a turn (for a client that could
+    not be told through the channel layer)."""
+    return ch.TurnEnded(
+        message_id=str(message.id),
+        status=message.status,
+        provider=message.provider,
+        model=message.model,
+        usage=ch.Usage(message.input_tokens or 0, message.output_tokens or 0),
+        latency_ms=message.latency_ms or 0,
+        routing=route_line_from_record(message.routing) if message.routing else None,
+    )

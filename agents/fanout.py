@@ -14,12 +14,14 @@ import asyncio
 import logging
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from agents import channel as ch
-from agents import live
+from agents import events, live
 from agents.events import merge_text
 from agents.session import ChatSession
+from conversations import selectors as conversation_selectors
 
 logger = logging.getLogger("mosaic.gateway")
 
@@ -53,7 +55,10 @@ async def broadcast(chat: ChatSession, event: ch.Outbound, *, skip_origin: bool 
     the channel layer."""
     if not skip_origin:
         await send_here(chat, event)
-    await publish(chat, event)
+    try:
+        await publish(chat, event)
+    except Exception:  # Redis is down: the others learn the outcome from the stored state
+        logger.warning("publishing %s to %s failed", event.kind, chat.group, exc_info=True)
 
 
 async def deliver(chat: ChatSession, message: dict[str, Any]) -> None:
@@ -80,7 +85,26 @@ async def deliver(chat: ChatSession, message: dict[str, Any]) -> None:
     message_id = getattr(event, "message_id", None)
     if message_id in chat.known_ids and not isinstance(event, ch.TurnEnded):
         return  # already in the history this client received
+    if isinstance(event, ch.TurnEnded):
+        if event.message_id and event.message_id == chat.caught_up:
+            return  # already told from the database (``catch_up``)
+        chat.following = ""
+    elif isinstance(event, ch.TextStreamed | ch.ToolCalled) and not chat.following:
+        chat.following = event.message_id
     await chat.deliver(event)  # type: ignore[arg-type]
+
+
+async def catch_up(chat: ChatSession) -> None:
+    """The channel layer (Redis) cannot be read: if this client was following another client's
+    turn, tell it how that turn ended, from the database, once the end is stored."""
+    if not chat.following or chat.conversation_id is None:
+        return
+    end = await database_sync_to_async(conversation_selectors.turn_end_after)(
+        user=chat.user, conversation_id=chat.conversation_id, message_id=chat.following
+    )
+    if end is not None:
+        chat.following, chat.caught_up = "", str(end.id)
+        await chat.deliver(events.turn_ended_from(end))
 
 
 async def join(chat: ChatSession) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from channels.db import database_sync_to_async
 
 from agents import channel as ch
-from agents import events, fanout, limits, live, selectors, services
+from agents import events, fanout, limits, live, persistence, selectors, services
 from agents.commands import run_command
 from agents.models import AgentConfig
 from agents.session import AgentView, ChatSession
@@ -35,7 +35,7 @@ from routing.rules import validate_model_ref
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-__all__ = ["connect", "disconnect", "on_cancel_request", "receive"]
+__all__ = ["catch_up", "connect", "disconnect", "on_cancel_request", "receive"]
 
 logger = logging.getLogger("mosaic.gateway")
 
@@ -82,6 +82,15 @@ async def disconnect(chat: ChatSession) -> None:
         )
 
 
+async def catch_up(chat: ChatSession) -> None:
+    """The adapter cannot hear the channel layer (Redis is down): bring the client up to date
+    from the database (``fanout.catch_up``)."""
+    try:
+        await fanout.catch_up(chat)
+    except Exception:
+        logger.warning("catching up user %s from the database failed", chat.user.pk, exc_info=True)
+
+
 async def on_cancel_request(chat: ChatSession) -> None:
     """Someone asked, through the channel layer, to stop this conversation's turn: stop it if it
     runs here."""
@@ -126,11 +135,17 @@ class _OpenState:
     context_tokens: int
 
 
-def _open_state(user: User, command: ch.OpenConversation, chat: ChatSession) -> _OpenState:
+def _open_state(
+    user: User, command: ch.OpenConversation, chat: ChatSession, *, turn_running: bool
+) -> _OpenState:
     if command.conversation_id is not None:
         conversation = conversation_selectors.conversation_get(
             user=user, conversation_id=command.conversation_id
         )
+        if not turn_running:  # rows still "streaming" belong to a turn whose process died
+            conversation_services.messages_fail_streaming(
+                user=user, conversation_id=conversation.pk
+            )
         agent = selectors.agent_for_conversation(
             user=user, requested=command.agent, stored=conversation.agent_slug
         )
@@ -157,6 +172,8 @@ def _open_state(user: User, command: ch.OpenConversation, chat: ChatSession) -> 
         user=user, conversation_id=conversation.pk, session_id=session.pk, agent_slug=agent.slug
     )
     rows = conversation_selectors.message_list(user=user, conversation_id=conversation.pk)
+    if turn_running:  # the reply so far comes as a replay of the live buffer, not twice
+        rows = rows.exclude(status=Message.Status.STREAMING)
     history = list(reversed(rows.defer("search_vector").order_by("-sequence")[:HISTORY_LIMIT]))
     message_count, context_tokens = context_usage(
         user=user, conversation_id=conversation.pk, system_prompt=agent.system_prompt
@@ -172,7 +189,14 @@ async def open_conversation(chat: ChatSession, command: ch.OpenConversation) -> 
     if command.model:
         provider, model = await database_sync_to_async(validate_model_ref)(command.model)
         chat.model_override = f"{provider}:{model}"
-    state = await database_sync_to_async(_open_state)(chat.user, command, chat)
+    turn_running = False
+    if (wanted := _as_uuid(command.conversation_id)) is not None:
+        # Before the history is read: rows the database could not take, and whether a turn runs.
+        await persistence.recover_unsaved(user=chat.user, conversation_id=wanted)
+        turn_running = await live.turn_running(chat.user.pk, wanted)
+    state = await database_sync_to_async(_open_state)(
+        chat.user, command, chat, turn_running=turn_running
+    )
     if chat.conversation_id != state.conversation.pk:
         await fanout.leave(chat)
     chat.conversation_id = state.conversation.pk
@@ -197,8 +221,17 @@ async def open_conversation(chat: ChatSession, command: ch.OpenConversation) -> 
             context_window=chat.window,
         )
     )
+    chat.following = ""
     for replay in events.replay(snapshot, chat.known_ids):
+        chat.following = chat.following or replay.message_id
         await chat.deliver(replay)
+
+
+def _as_uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None  # not an id at all: the open answers not_found
 
 
 async def cancel_turn(chat: ChatSession) -> bool:

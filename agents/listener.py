@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mosaic.gateway")
 
+CATCH_UP_SECONDS = 2.0  # as for a WebSocket consumer (agents/consumers.py)
+
 
 class ChannelListener:
     """One channel-layer address serving one or more sessions of one adapter."""
@@ -59,11 +61,30 @@ class ChannelListener:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    async def _receive(self, layer: Any) -> dict[str, Any]:
+        """The next group message; meanwhile, as a WebSocket consumer does, sessions following
+        a turn are caught up from the database (agents/consumers.py)."""
+        reading = asyncio.ensure_future(layer.receive(self.channel_name))
+        try:
+            while True:
+                following = [chat for chat in self.sessions if chat.following]
+                done, _ = await asyncio.wait(
+                    {reading}, timeout=CATCH_UP_SECONDS if following else None
+                )
+                if done:
+                    message: dict[str, Any] = reading.result()
+                    return message
+                for chat in following:
+                    await gateway.catch_up(chat)
+        except BaseException:
+            reading.cancel()
+            raise
+
     async def _run(self) -> None:
         layer = get_channel_layer()
         assert layer is not None
         while True:
-            message: dict[str, Any] = await layer.receive(self.channel_name)
+            message = await self._receive(layer)
             for chat in list(self.sessions):
                 try:
                     if message.get("type") == "chat.event":

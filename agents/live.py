@@ -5,6 +5,8 @@ Per conversation (keys always carry the owner's id, M2-008):
 - ``mosaic:u{user}:c{conv}:live``: the text and thinking deltas of the running turn, in order,
   so that a socket joining mid-stream can be given what was said so far, then the rest,
   without gaps or repeats (each delta carries its index in this list);
+- ``mosaic:u{user}:c{conv}:unsaved``: rows of a finished reply the database could not take
+  (it was down), kept until they are written (``agents.persistence.recover_unsaved``);
 - fan-out to sockets goes through the Channels layer group ``conv.{user}.{conv}``.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import weakref
 from typing import Any
 
@@ -20,10 +23,13 @@ from django.conf import settings
 
 from agents import channel as ch
 
-# A running turn renews its lock every TURN_TTL / 3 seconds; if its process dies, the lock
-# lapses within TURN_TTL and the conversation takes new turns again.
-TURN_TTL = 30
+logger = logging.getLogger("mosaic.gateway")
+
+# A running turn renews its lock every third of MOSAIC_TURN_LOCK_SECONDS; if its process dies
+# (kill -9), the lock lapses within that time and the conversation takes new turns again.
 LIVE_TTL = 15 * 60
+# A reply the database could not take is kept this long for ``recover_unsaved``.
+UNSAVED_TTL = 7 * 24 * 3600
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis[str]] = (
     weakref.WeakKeyDictionary()
@@ -49,15 +55,19 @@ def _key(user_id: int, conversation_id: Any, suffix: str) -> str:
 
 
 _ACQUIRE = (
-    "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then "
+    "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then "
     "redis.call('del', KEYS[2]) return 1 end return 0"
 )
+
+
+def _lock_ms() -> int:
+    return max(1, int(settings.MOSAIC_TURN_LOCK_SECONDS * 1000))
 
 
 async def turn_acquire(user_id: int, conversation_id: Any, turn_id: str) -> bool:
     """Take the conversation's turn slot and start an empty live buffer (one round trip)."""
     keys = (_key(user_id, conversation_id, "turn"), _key(user_id, conversation_id, "live"))
-    acquired = await redis_client().eval(_ACQUIRE, 2, *keys, turn_id, TURN_TTL)  # type: ignore[no-untyped-call]
+    acquired = await redis_client().eval(_ACQUIRE, 2, *keys, turn_id, _lock_ms())  # type: ignore[no-untyped-call]
     return bool(acquired)
 
 
@@ -70,12 +80,16 @@ async def turn_release(user_id: int, conversation_id: Any, turn_id: str) -> None
 
 
 async def turn_heartbeat(user_id: int, conversation_id: Any, turn_id: str) -> None:
-    """Keep the lock of a running turn alive (cancelled when the turn ends)."""
-    script = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end return 0"
+    """Keep the lock of a running turn alive (cancelled when the turn ends); a Redis outage
+    does not end the turn, the next beat tries again."""
+    script = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
     key = _key(user_id, conversation_id, "turn")
     while True:
-        await asyncio.sleep(TURN_TTL / 3)
-        await redis_client().eval(script, 1, key, turn_id, TURN_TTL)  # type: ignore[no-untyped-call]
+        await asyncio.sleep(settings.MOSAIC_TURN_LOCK_SECONDS / 3)
+        try:
+            await redis_client().eval(script, 1, key, turn_id, _lock_ms())  # type: ignore[no-untyped-call]
+        except aioredis.RedisError:
+            logger.warning("renewing the lock of turn %s failed", turn_id, exc_info=True)
 
 
 async def turn_running(user_id: int, conversation_id: Any) -> bool:
@@ -102,3 +116,23 @@ async def live_snapshot(user_id: int, conversation_id: Any) -> tuple[str, list[c
         return "", []  # a buffer without a running turn is what a dead process left behind
     events = [ch.from_wire(json.loads(item)) for item in raw]
     return turn, [e for e in events if isinstance(e, ch.TextStreamed)]
+
+
+async def unsaved_keep(user_id: int, conversation_id: Any, rows: list[dict[str, Any]]) -> None:
+    """Keep rows the database could not take, for ``unsaved_take`` (oldest first)."""
+    key = _key(user_id, conversation_id, "unsaved")
+    pipe = redis_client().pipeline(transaction=True)
+    pipe.rpush(key, *(json.dumps(row, separators=(",", ":")) for row in rows))
+    pipe.expire(key, UNSAVED_TTL)
+    await pipe.execute()
+
+
+async def unsaved_peek(user_id: int, conversation_id: Any) -> list[dict[str, Any]]:
+    """The kept rows (without removing them: they go once they are written)."""
+    raw = await redis_client().lrange(_key(user_id, conversation_id, "unsaved"), 0, -1)
+    return [json.loads(item) for item in raw]
+
+
+async def unsaved_drop(user_id: int, conversation_id: Any, count: int) -> None:
+    """Forget the first ``count`` kept rows (they are written now)."""
+    await redis_client().ltrim(_key(user_id, conversation_id, "unsaved"), count, -1)

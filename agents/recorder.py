@@ -5,15 +5,23 @@ turn wrote (tokens, last sequence), from which the turn decides on a checkpoint 
 
 Order on every client is the order of events: text goes out through the ``DeltaRelay``, and
 every other event waits for the text queued before it (``emit``).
+
+A long reply is saved while it streams, at most every MOSAIC_STREAM_SAVE_SECONDS and at most
+MOSAIC_STREAM_SAVE_MAX_WRITES times a step, in the background (the stream never waits on the
+database). A step whose rows the database cannot take ends the turn with ``ReplyNotSaved``; the
+rows wait in Redis. Whatever happened, ``finish`` sends ``message:done`` naming a stored message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
+from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from agents import channel as ch
 from agents import events, persistence, services
@@ -22,8 +30,10 @@ from agents.runtime import StepOutput, ToolOutcome
 from agents.session import ChatSession
 from agents.turn_log import TurnLog
 from conversations.models import Message
+from conversations.services import MessageDraft
 from routing.decision import RoutingDecision
 
+logger = logging.getLogger("mosaic.gateway")
 timing_logger = logging.getLogger("mosaic.gateway.timing")
 
 
@@ -49,6 +59,13 @@ class TurnRecorder:
         self.finished = False
         self.streaming = False
         self.marks: list[tuple[str, float]] = []
+        self.failure: ch.Failure | None = None  # the last error the turn reported
+        self.unsaved = False  # some rows of the turn wait in Redis for the database
+        # Saving the reply while it streams: rows written so far, writes this step, when.
+        self.partial_ids: set[uuid.UUID] = set()
+        self.partial_writes = 0
+        self.partial_at = time.monotonic()
+        self.partial_task: asyncio.Task[None] | None = None
 
     @property
     def decision(self) -> RoutingDecision | None:
@@ -77,6 +94,7 @@ class TurnRecorder:
         """Broadcast an event after all the text queued before it."""
         if isinstance(event, ch.Failure):
             self.log.failed(event.code, event.message)
+            self.failure = event
         await self.relay.drain()
         await broadcast(self.chat, event)
 
@@ -91,17 +109,47 @@ class TurnRecorder:
     async def thinking_delta(self, message_id: uuid.UUID, text: str) -> None:
         await self.relay.push(events.text(message_id, text, thinking=True))
 
+    async def step_streaming(self, step: StepOutput) -> None:
+        """Save the reply so far now and then (never more than one write in flight)."""
+        now = time.monotonic()
+        if (
+            now - self.partial_at < settings.MOSAIC_STREAM_SAVE_SECONDS
+            or self.partial_writes >= settings.MOSAIC_STREAM_SAVE_MAX_WRITES
+            or (self.partial_task is not None and not self.partial_task.done())
+            or self.decision is None
+        ):
+            return
+        self.partial_at = now
+        self.partial_writes += 1
+        drafts = persistence.partial_drafts(step, self.decision)
+        self.partial_task = asyncio.create_task(self._save_partial(drafts))
+
+    async def _save_partial(self, drafts: list[MessageDraft]) -> None:
+        try:
+            await persistence.save_drafts(
+                user=self.chat.user,
+                conversation_id=self.chat.conversation_id,
+                drafts=drafts,
+                update=True,
+                retry_for=0.0,
+            )
+        except Exception:  # the final write will try again; the live buffer has the text
+            logger.warning("saving the reply so far of turn %s failed", self.turn_id, exc_info=True)
+        else:
+            self.partial_ids.update(d.id for d in drafts)
+
     async def step_finished(self, step: StepOutput, status: str) -> None:
         await self.relay.drain()
         if status == "cancelled":
             status = self.chat.cancelled_status
         assert self.decision is not None
+        if self.partial_task is not None:
+            await asyncio.shield(self.partial_task)  # a late partial write must not win
+        self.partial_writes, self.partial_at = 0, time.monotonic()
         self.input_tokens += step.input_tokens
         self.output_tokens += step.output_tokens
         drafts, calls = persistence.step_drafts(step, self.decision, status)
-        rows = await persistence.save_drafts(
-            user=self.chat.user, conversation_id=self.chat.conversation_id, drafts=drafts + calls
-        )
+        rows = await self._save(drafts + calls, update=bool(self.partial_ids))
         self.wrote(rows)
         if step.text or not step.tool_calls:
             self.last_message_id = step.text_id
@@ -116,11 +164,7 @@ class TurnRecorder:
         await self.relay.drain()
         draft = persistence.tool_result_draft(outcome)
         self.log.tool_called(outcome)
-        self.wrote(
-            await persistence.save_drafts(
-                user=self.chat.user, conversation_id=self.chat.conversation_id, drafts=[draft]
-            )
-        )
+        self.wrote(await self._save([draft]))
         await broadcast(
             self.chat,
             events.tool_answered(
@@ -131,6 +175,25 @@ class TurnRecorder:
                 is_error=outcome.is_error,
             ),
         )
+
+    async def _save(self, drafts: list[MessageDraft], *, update: bool = False) -> list[Any]:
+        """Write rows of the turn; if the database cannot take them, keep them in Redis and end
+        the turn (``ReplyNotSaved``)."""
+        try:
+            return await persistence.save_drafts(
+                user=self.chat.user,
+                conversation_id=self.chat.conversation_id,
+                drafts=drafts,
+                update=update,
+            )
+        except persistence.ReplyNotSaved:
+            self.unsaved = await persistence.keep_unsaved(
+                user=self.chat.user, conversation_id=self.chat.conversation_id, drafts=drafts
+            )
+            for draft in drafts:
+                if draft.role == "assistant":
+                    self.last_message_id = draft.id
+            raise
 
     # --- the end of the turn ---------------------------------------------------------------------
 
@@ -157,6 +220,8 @@ class TurnRecorder:
                 " ".join(f"{name}={(at - self.started) * 1000:.1f}ms" for name, at in self.marks),
             )
         decision = self.decision
+        if self.last_message_id is None:
+            self.last_message_id = await self._store_empty_reply(status)
         done = events.turn_ended(
             message_id=self.last_message_id,
             status=status,
@@ -168,15 +233,18 @@ class TurnRecorder:
             decision=decision,
             memories=self.memories,
         )
-        if decision is not None:
-            await database_sync_to_async(services.turn_record)(
-                user=self.chat.user,
-                session_id=self.chat.session_id,
-                decision=decision,
-                message_id=self.last_message_id,
-                input_tokens=self.input_tokens,
-                output_tokens=self.output_tokens,
-            )
+        if decision is not None and not self.unsaved:
+            try:
+                await database_sync_to_async(services.turn_record)(
+                    user=self.chat.user,
+                    session_id=self.chat.session_id,
+                    decision=decision,
+                    message_id=self.last_message_id,
+                    input_tokens=self.input_tokens,
+                    output_tokens=self.output_tokens,
+                )
+            except Exception:  # accounting lost is not worth losing message:done for
+                logger.exception("recording turn %s failed", self.turn_id)
         # After the bookkeeping: a client that sees message:done can read everything back.
         await broadcast(self.chat, done)
         self.log.ended(
@@ -189,3 +257,24 @@ class TurnRecorder:
             message_id=done.message_id,
         )
         await self.log.flush()  # after message:done: the user never waits for the log
+
+    async def _store_empty_reply(self, status: str) -> uuid.UUID | None:
+        """A turn that ends before the model said anything still names a stored message in
+        ``message:done``: an empty assistant row with the turn's status and its error."""
+        failure = self.failure
+        error = {"code": failure.code, "message": failure.message} if failure else {}
+        draft = persistence.failed_reply_draft(
+            decision=self.decision,
+            provider=self.chat.provider,
+            model=self.chat.model,
+            status=status,
+            error=error,
+        )
+        try:
+            await self._save([draft])
+        except persistence.ReplyNotSaved:
+            return draft.id if self.unsaved else None
+        except Exception:
+            logger.exception("storing the empty reply of turn %s failed", self.turn_id)
+            return None
+        return draft.id

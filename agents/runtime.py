@@ -2,6 +2,12 @@
 
 The runtime knows nothing of sockets or the database: it reports to a ``TurnSink`` (the gateway),
 which persists rows and relays frames. Tools run with the session's user bound in their context.
+
+Every model call runs under three deadlines (``StreamDeadlines``): the first token must come
+within ``first_token`` seconds (bytes that carry no token, such as keep-alive pings, do not
+count), then no more than ``idle`` seconds may pass between two events, and the whole turn ends
+at ``turn_ends`` (a monotonic time). A deadline that passes is a ``timeout`` provider failure:
+before the first token the gateway fails over, after it the partial reply is kept as failed.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Sequence
@@ -22,6 +29,7 @@ from providers.adapters.base import (
     ChatMessage,
     ChatRequest,
     Done,
+    ErrorKind,
     ProviderAdapter,
     ProviderError,
     ResolvedCredential,
@@ -57,6 +65,27 @@ class CallerOptions:
 NO_CALLER_OPTIONS = CallerOptions()
 
 
+@dataclass(frozen=True)
+class StreamDeadlines:
+    """How long a model call may stay silent (seconds), and when the whole turn must be over."""
+
+    first_token: float = 60.0
+    idle: float = 60.0
+    turn_ends: float = math.inf  # time.monotonic() value
+
+    def next_wait(self, step: StepOutput) -> tuple[float, str]:
+        """Seconds to wait for the next event, and what it means if none comes."""
+        left = self.turn_ends - time.monotonic()
+        if step.first_token_at is None:
+            wait = self.first_token - (time.monotonic() - step.started_at)
+            what = f"no reply began within {self.first_token:g} s"
+        else:
+            wait, what = self.idle, f"the reply stalled for {self.idle:g} s"
+        if left <= wait:
+            return max(0.0, left), "the turn ran past its time limit"
+        return max(0.0, wait), what
+
+
 @dataclass
 class TurnPlan:
     provider: str
@@ -68,6 +97,7 @@ class TurnPlan:
     timeout: float = 120.0
     max_tokens: int | None = None
     caller: CallerOptions = NO_CALLER_OPTIONS
+    deadlines: StreamDeadlines = field(default_factory=StreamDeadlines)
 
 
 @dataclass
@@ -136,6 +166,10 @@ class TurnSink(Protocol):
 
     async def tool_finished(self, outcome: ToolOutcome) -> None: ...
 
+    async def step_streaming(self, step: StepOutput) -> None:
+        """The step produced more output (a chance to save the reply so far)."""
+        ...
+
 
 def shown_to_user(error: ProviderError, credential: ResolvedCredential) -> ProviderError:
     """What the user is told of a provider failure. With their own credential, the upstream's
@@ -193,7 +227,9 @@ async def run_turn(
         )
         step = StepOutput()
         try:
-            await _stream_step(adapter, request, credential, step, sink)
+            await _stream_step(
+                adapter, request, credential, step, sink=sink, deadlines=plan.deadlines
+            )
         except ProviderError as error:
             if step.produced_output:
                 await sink.step_finished(step, "failed")
@@ -240,16 +276,31 @@ async def _stream_step(
     request: ChatRequest,
     credential: ResolvedCredential,
     step: StepOutput,
+    *,
     sink: TurnSink,
+    deadlines: StreamDeadlines,
 ) -> None:
     stream = adapter.stream(request, credential)
+    events = aiter(stream)
     try:
-        async for event in stream:
+        while True:
+            wait, what = deadlines.next_wait(step)
+            try:
+                async with asyncio.timeout(wait):
+                    event = await anext(events)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise ProviderError(
+                    ErrorKind.TIMEOUT, f"{request.model}: {what}.", provider=adapter.name
+                ) from None
             _apply(event, step)
             if isinstance(event, TextDelta):
                 await sink.text_delta(step.text_id, event.text)
+                await sink.step_streaming(step)
             elif isinstance(event, ThinkingDelta) and event.text:
                 await sink.thinking_delta(step.thinking_id, event.text)
+                await sink.step_streaming(step)
     finally:
         # Close the provider's stream at once on cancel or error: it frees the HTTP connection.
         close = getattr(stream, "aclose", None)
@@ -258,7 +309,7 @@ async def _stream_step(
 
 
 def _apply(event: Any, step: StepOutput) -> None:
-    if isinstance(event, TextDelta | ThinkingDelta) and step.first_token_at is None:
+    if isinstance(event, TextDelta | ThinkingDelta | ToolCall) and step.first_token_at is None:
         step.first_token_at = time.monotonic()
     if isinstance(event, TextDelta):
         step.text.append(event.text)

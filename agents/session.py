@@ -103,6 +103,11 @@ class ChatSession:
     seen_turn: str = ""
     seen_index: int = 0
     known_ids: set[str] = field(default_factory=set)
+    # The message of another client's turn this client is being streamed (through the channel
+    # layer) and has not seen the end of: if the layer fails, ``fanout.catch_up`` reads the end
+    # from the database.
+    following: str = ""
+    caught_up: str = ""  # the message whose end ``catch_up`` told (its group event is dropped)
 
     @property
     def group(self) -> str:

@@ -34,6 +34,7 @@ from agents.recorder import TurnRecorder
 from agents.runtime import (
     NO_CALLER_OPTIONS,
     CallerOptions,
+    StreamDeadlines,
     TurnFailed,
     TurnOutcome,
     TurnPlan,
@@ -43,12 +44,13 @@ from agents.session import AgentView, ChatSession, model_window
 from agents.tasks import schedule_extraction
 from agents.tools import Tool, ToolContext, all_tools
 from conversations import selectors as conversation_selectors
+from conversations import services as conversation_services
 from conversations.context import build_context
 from conversations.models import Message
 from conversations.selectors import ContextRow
-from core.errors import Conflict, InvalidInput, NotFound, TooLarge
+from core.errors import Conflict, InvalidInput, MosaicError, NotFound, TooLarge
 from memory.recall import recall_for_turn
-from providers import catalog
+from providers import catalog, chat_health
 from providers import services as provider_services
 from providers.adapters.base import ProviderError, ResolvedCredential
 from providers.registry import get_adapter
@@ -75,6 +77,8 @@ async def handle_user_message(chat: ChatSession, post: ch.PostMessage) -> None:
     if post.attachments:
         raise InvalidInput("Attachments are not supported yet; send the text alone.")
 
+    # 0. a reply the database could not take last time goes first (it came before this message)
+    await persistence.recover_unsaved(user=chat.user, conversation_id=chat.conversation_id)
     # 1. persist the user message (idempotent on client_id) — before anything else can fail
     message, created = await persistence.persist_user_message(
         user=chat.user,
@@ -148,13 +152,20 @@ async def _run_turn_task(chat: ChatSession, message: Message, recorder: TurnReco
         await run_chat_turn(chat, message, recorder)
     except asyncio.CancelledError:
         await asyncio.shield(recorder.finish(chat.cancelled_status))
+    except MosaicError as error:  # e.g. ReplyNotSaved: the database is down
+        logger.warning("turn %s in conversation %s failed: %s", turn_id, conversation_id, error)
+        await asyncio.shield(recorder.emit(events.failure_for(error)))
+        await asyncio.shield(recorder.finish("failed"))
     except Exception:
         logger.exception("turn %s in conversation %s failed", turn_id, conversation_id)
         await asyncio.shield(recorder.emit(events.internal_failure()))
         await asyncio.shield(recorder.finish("failed"))
     finally:
         heartbeat.cancel()
-        await asyncio.shield(live.turn_release(user_id, conversation_id, turn_id))
+        try:
+            await asyncio.shield(live.turn_release(user_id, conversation_id, turn_id))
+        except Exception:  # Redis is down: the lock lapses by itself (MOSAIC_TURN_LOCK_SECONDS)
+            logger.warning("releasing the lock of turn %s failed", turn_id, exc_info=True)
 
 
 async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecorder) -> None:
@@ -199,20 +210,34 @@ async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecor
     tool_context = ToolContext(
         user=chat.user, conversation_id=str(chat.conversation_id), session_id=str(chat.session_id)
     )
+    deadlines = turn_deadlines(recorder.started)
 
     async def attempt(candidate: RoutingDecision) -> TurnOutcome:
         recorder.decision = candidate
         credential = inputs.credential_for(candidate.provider) or await credential_for(
             chat.user, candidate.provider
         )
-        return await run_turn(
-            plan=turn_plan(candidate, classification, context.system, tools, chat.caller),
-            history=context.messages,
-            adapter=get_adapter(candidate.provider),
-            credential=credential,
-            context=tool_context,
-            sink=recorder,
-        )
+        try:
+            outcome = await run_turn(
+                plan=turn_plan(
+                    candidate,
+                    classification,
+                    context.system,
+                    tools,
+                    caller=chat.caller,
+                    deadlines=deadlines,
+                ),
+                history=context.messages,
+                adapter=get_adapter(candidate.provider),
+                credential=credential,
+                context=tool_context,
+                sink=recorder,
+            )
+        except TurnFailed as failure:
+            await chat_health.chat_failed(candidate.provider, credential, failure.error)
+            raise
+        await chat_health.chat_succeeded(candidate.provider, credential)
+        return outcome
 
     async def announce_failover(candidate: RoutingDecision) -> None:
         logger.warning("failover: %s", candidate.reason)
@@ -296,6 +321,9 @@ class TurnInputs:
 
 
 def load_turn_inputs(user: User, conversation_id: uuid.UUID | None, provider: str) -> TurnInputs:
+    # This turn holds the conversation's lock: a row still "streaming" was left by a turn whose
+    # process died mid-reply (kill -9); it ends as failed before anything reads the history.
+    conversation_services.messages_fail_streaming(user=user, conversation_id=conversation_id)
     checkpoint, rows = conversation_selectors.context_messages(
         user=user, conversation_id=conversation_id
     )
@@ -338,12 +366,23 @@ def system_prompt(agent: AgentView, decision: RoutingDecision, caller: CallerOpt
     return "\n\n".join(part for part in (base, caller.system) if part)
 
 
+def turn_deadlines(started: float) -> StreamDeadlines:
+    """The turn's deadlines (settings), the overall one counted from when the message came in."""
+    return StreamDeadlines(
+        first_token=settings.MOSAIC_FIRST_TOKEN_TIMEOUT,
+        idle=settings.MOSAIC_STREAM_IDLE_TIMEOUT,
+        turn_ends=started + settings.MOSAIC_TURN_TIMEOUT,
+    )
+
+
 def turn_plan(
     decision: RoutingDecision,
     classification: Classification,
     system: str,
     tools: list[Tool],
+    *,
     caller: CallerOptions = NO_CALLER_OPTIONS,
+    deadlines: StreamDeadlines | None = None,
 ) -> TurnPlan:
     spec = catalog.get_spec(decision.provider, decision.model)
     return TurnPlan(
@@ -355,4 +394,5 @@ def turn_plan(
         timeout=settings.MOSAIC_PROVIDER_TIMEOUT,
         reasoning="reasoning" in classification.capabilities and bool(spec and spec.reasoning),
         caller=caller,
+        deadlines=deadlines or StreamDeadlines(),
     )

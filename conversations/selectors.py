@@ -74,12 +74,40 @@ def message_find_by_client_id(
 
 
 def has_reply_after(*, user: User, message: Message) -> bool:
-    return Message.objects.filter(
-        conversation_id=message.conversation_id,
-        conversation__owner=user,
-        sequence__gt=message.sequence,
-        role__in=[Message.Role.ASSISTANT, Message.Role.TOOL_CALL],
-    ).exists()
+    """Whether a reply follows ``message``; one that failed or never finished (its process
+    died) does not count, so a resend of the message runs its turn again."""
+    return (
+        Message.objects.filter(
+            conversation_id=message.conversation_id,
+            conversation__owner=user,
+            sequence__gt=message.sequence,
+            role__in=[Message.Role.ASSISTANT, Message.Role.TOOL_CALL],
+        )
+        .exclude(status__in=[Message.Status.FAILED, Message.Status.STREAMING])
+        .exists()
+    )
+
+
+def turn_end_after(*, user: User, conversation_id: Any, message_id: Any) -> Message | None:
+    """The stored end of the turn that streamed ``message_id``: the conversation's last
+    assistant row from that message on, if it is final (failed, cancelled, or complete without
+    asking for a tool); None while the turn is still going, as far as the database knows."""
+    conversation_uuid = _as_uuid(conversation_id)
+    base = Message.objects.filter(conversation_id=conversation_uuid, conversation__owner=user)
+    start = base.filter(pk=message_id).values_list("sequence", flat=True).first()
+    if start is None:
+        return None
+    last = (
+        base.filter(sequence__gte=start, role=Message.Role.ASSISTANT)
+        .defer("search_vector")
+        .order_by("-sequence")
+        .first()
+    )
+    if last is None or last.status == Message.Status.STREAMING:
+        return None
+    if last.status == Message.Status.COMPLETE and last.metadata.get("stop_reason") == "tool_use":
+        return None
+    return last
 
 
 def tokens_used_since(*, user: User, conversation_id: Any, since: datetime.datetime) -> int:

@@ -190,6 +190,69 @@ def checkpoint_append(
     return row, True
 
 
+# What a later write of a message already stored (a reply saved while it streamed) may change.
+_UPDATABLE = (
+    "content",
+    "status",
+    "input_tokens",
+    "output_tokens",
+    "latency_ms",
+    "routing",
+    "metadata",
+    "provider",
+    "model",
+    "token_estimate",
+)
+
+
+def messages_upsert(
+    *, user: User, conversation_id: Any, drafts: Sequence[MessageDraft]
+) -> list[Message]:
+    """Like ``messages_append``, but a draft whose id is already stored in the conversation
+    updates that row (its place in the conversation stays where it was first written). Returns
+    the rows in the order of ``drafts``."""
+    if not drafts:
+        return []
+    conversation_uuid = _as_uuid(conversation_id)
+    with transaction.atomic():
+        stored = {
+            row.id: row
+            for row in Message.objects.select_for_update().filter(
+                conversation_id=conversation_uuid,
+                conversation__owner=user,
+                id__in=[draft.id for draft in drafts],
+            )
+        }
+        for draft in drafts:
+            row = stored.get(draft.id)
+            if row is None:
+                continue
+            for name in _UPDATABLE:
+                value = _draft_tokens(draft) if name == "token_estimate" else getattr(draft, name)
+                setattr(row, name, value)
+            row.save(update_fields=list(_UPDATABLE))
+        fresh = [draft for draft in drafts if draft.id not in stored]
+        appended = (
+            {
+                row.id: row
+                for row in _append(user=user, conversation_id=conversation_uuid, drafts=fresh)
+            }
+            if fresh
+            else {}
+        )
+    return [stored.get(draft.id) or appended[draft.id] for draft in drafts]
+
+
+def messages_fail_streaming(*, user: User, conversation_id: Any) -> int:
+    """Mark the conversation's rows still "streaming" as failed: the turn that wrote them is
+    gone (its process died). Call only while no turn of the conversation runs. Returns how many."""
+    return Message.objects.filter(
+        conversation_id=_as_uuid(conversation_id),
+        conversation__owner=user,
+        status=Message.Status.STREAMING,
+    ).update(status=Message.Status.FAILED)
+
+
 def _append(
     *, user: User, conversation_id: uuid.UUID, drafts: Sequence[MessageDraft], title: str = ""
 ) -> list[Message]:

@@ -371,6 +371,27 @@ MOSAIC_CHECKPOINT_AHEAD_THRESHOLD = env.env_float(
     "MOSAIC_CHECKPOINT_AHEAD_THRESHOLD", 0.7, minimum=0.1, maximum=1.0
 )
 MOSAIC_AGENT_MAX_TURNS = env.env_int("MOSAIC_AGENT_MAX_TURNS", 8, minimum=1)
+
+# --- turn deadlines and losing nothing (docs/websocket-protocol.md, "Faults") ---------------------
+# A model call must produce its first token within MOSAIC_FIRST_TOKEN_TIMEOUT seconds (else the
+# next candidate answers), then never go MOSAIC_STREAM_IDLE_TIMEOUT seconds without an event; a
+# whole turn (every model call and tool) ends after MOSAIC_TURN_TIMEOUT seconds.
+MOSAIC_FIRST_TOKEN_TIMEOUT = env.env_float("MOSAIC_FIRST_TOKEN_TIMEOUT", 45.0, minimum=0.1)
+MOSAIC_STREAM_IDLE_TIMEOUT = env.env_float("MOSAIC_STREAM_IDLE_TIMEOUT", 60.0, minimum=0.1)
+MOSAIC_TURN_TIMEOUT = env.env_float("MOSAIC_TURN_TIMEOUT", 600.0, minimum=1.0)
+# A conversation's turn lock lapses this many seconds after its process stopped renewing it (a
+# process killed mid-turn blocks the conversation for at most this long).
+MOSAIC_TURN_LOCK_SECONDS = env.env_float("MOSAIC_TURN_LOCK_SECONDS", 6.0, minimum=0.5)
+# A long reply is saved while it streams, every this many seconds, at most this many times.
+MOSAIC_STREAM_SAVE_SECONDS = env.env_float("MOSAIC_STREAM_SAVE_SECONDS", 3.0, minimum=0.1)
+MOSAIC_STREAM_SAVE_MAX_WRITES = env.env_int("MOSAIC_STREAM_SAVE_MAX_WRITES", 40, minimum=0)
+# How long a turn keeps retrying the write of a finished reply while the database is down
+# before it ends as failed (the reply then waits in Redis until the database is back).
+MOSAIC_SAVE_RETRY_SECONDS = env.env_float("MOSAIC_SAVE_RETRY_SECONDS", 20.0, minimum=0.0)
+# After this many chat failures of a provider in a row (timeouts, outages, overload), routing
+# treats it as down for MOSAIC_CHAT_FAILURE_COOLDOWN seconds (0: never).
+MOSAIC_CHAT_FAILURES_DOWN = env.env_int("MOSAIC_CHAT_FAILURES_DOWN", 3, minimum=0)
+MOSAIC_CHAT_FAILURE_COOLDOWN = env.env_float("MOSAIC_CHAT_FAILURE_COOLDOWN", 60.0, minimum=1.0)
 # How long a process trusts its cached routing rules, health and credentials before checking
 # Redis for changes (rule edits reach every process within this time).
 MOSAIC_ROUTING_REFRESH_SECONDS = env.env_float("MOSAIC_ROUTING_REFRESH_SECONDS", 1.0, minimum=0.0)

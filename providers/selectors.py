@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, cast
 from uuid import UUID
 
@@ -20,6 +20,7 @@ from django.core.cache import cache
 from django.db.models import Q, QuerySet
 
 from core.errors import NotFound
+from providers import chat_health
 from providers.adapters.base import ResolvedCredential
 from providers.models import ProviderCredential, ProviderHealth
 from providers.registry import PROVIDERS, get_adapter
@@ -257,7 +258,8 @@ def _unknown(provider: str) -> HealthStatus:
 
 def health_map() -> dict[str, HealthStatus]:
     """The last known health of every registered provider (never probes)."""
-    cached = cache.get(HEALTH_CACHE_KEY)
+    found = cache.get_many([HEALTH_CACHE_KEY, *(chat_health.failures_key(n) for n in PROVIDERS)])
+    cached = found.get(HEALTH_CACHE_KEY)
     if isinstance(cached, dict):
         known = {name: HealthStatus.from_cache(name, data) for name, data in cached.items()}
     else:
@@ -267,7 +269,13 @@ def health_map() -> dict[str, HealthStatus]:
             {name: status.as_cache() for name, status in known.items()},
             health_cache_timeout(),
         )
-    return {name: known.get(name) or _unknown(name) for name in PROVIDERS}
+    health = {name: known.get(name) or _unknown(name) for name in PROVIDERS}
+    # Chat calls that keep failing count as down until they pass (providers.chat_health).
+    for name, count in chat_health.failing(found, PROVIDERS).items():
+        health[name] = replace(
+            health[name], status="down", error=f"{count} chat calls in a row failed"
+        )
+    return health
 
 
 def provider_health(provider: str) -> HealthStatus | None:

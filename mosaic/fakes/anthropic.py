@@ -64,7 +64,7 @@ class SSEError(Fault):
     faults treats it as the nearest thing: a stream that stops at the same point.
     """
 
-    kind: Literal["status", "cut", "stall"] = "cut"
+    kind: Literal["status", "cut", "stall", "trickle"] = "cut"
     error_type: str = "overloaded_error"
     message: str = "Overloaded"
 
@@ -89,7 +89,7 @@ class EndStream(Fault):
     for the same reason as ``SSEError``'s.
     """
 
-    kind: Literal["status", "cut", "stall"] = "cut"
+    kind: Literal["status", "cut", "stall", "trickle"] = "cut"
 
 
 @dataclass
@@ -166,6 +166,7 @@ class _Block:
 
 class FakeAnthropic(FakeUpstream):
     provider = "anthropic"
+    keepalive = b'event: ping\ndata: {"type": "ping"}\n\n'
 
     def __init__(self) -> None:
         super().__init__()

@@ -26,14 +26,18 @@ class Fault:
     - ``status``: answer the request with ``status`` (e.g. 401, 429, 503, 529) and ``body``.
     - ``cut``: start streaming normally, then drop the connection after ``after_chunks`` chunks.
     - ``stall``: accept the request and send nothing for ``seconds`` (past the client's timeout).
+    - ``trickle``: start streaming, and after ``after_chunks`` chunks send only the protocol's
+      keep-alive (``FakeUpstream.keepalive``, e.g. an SSE ping) every ``interval`` seconds for
+      ``seconds``, then the rest: bytes keep coming, tokens do not (a read timeout never fires).
     """
 
-    kind: Literal["status", "cut", "stall"]
+    kind: Literal["status", "cut", "stall", "trickle"]
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     after_chunks: int = 1
     seconds: float = 30.0
+    interval: float = 2.0
 
 
 @dataclass
@@ -110,6 +114,8 @@ class FakeUpstream:
     """Base class: subclasses add routes in ``setup_routes`` and stream with ``self.stream_*``."""
 
     provider = "fake"
+    # What the protocol sends to keep a quiet stream open (an SSE comment by default).
+    keepalive = b": keep-alive\n\n"
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
@@ -244,6 +250,24 @@ class FakeUpstream:
         await response.prepare(request)
         return response
 
+    async def trickle(
+        self, request: web.Request, response: web.StreamResponse, fault: Fault
+    ) -> bool:
+        """Send ``keepalive`` every ``fault.interval`` s for ``fault.seconds``; False once the
+        client has gone away."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + fault.seconds
+        while loop.time() < deadline:
+            try:
+                await response.write(self.keepalive)
+            except ConnectionResetError:
+                return False
+            await stall(request, min(fault.interval, max(0.0, deadline - loop.time())))
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                return False
+        return True
+
     @staticmethod
     async def cut(request: web.Request) -> None:
         """Drop the connection without finishing the response."""
@@ -263,9 +287,13 @@ class FakeUpstream:
         Returns False when the connection was cut, or the client went away (it cancelled the
         reply): the caller must stop writing.
         """
+        fault = script.fault
         for index, data in enumerate(encoded):
-            if script.fault and script.fault.kind == "cut" and index >= script.fault.after_chunks:
+            if fault and fault.kind == "cut" and index >= fault.after_chunks:
                 await self.cut(request)
+                return False
+            trickle = fault and fault.kind == "trickle" and index == fault.after_chunks
+            if trickle and not await self.trickle(request, response, fault):  # type: ignore[arg-type]
                 return False
             try:
                 await response.write(data)

@@ -48,7 +48,7 @@ class ErrorLine(Fault):
     stream that stops at the same point.
     """
 
-    kind: Literal["status", "cut", "stall"] = "cut"
+    kind: Literal["status", "cut", "stall", "trickle"] = "cut"
     message: str = "an error was encountered while running the model"
 
 
@@ -102,6 +102,7 @@ def default_models() -> list[FakeOllamaModel]:
 
 class FakeOllama(FakeUpstream):
     provider = "ollama"
+    keepalive = b""  # NDJSON has no keep-alive: a trickle is silence mid-stream here
 
     def __init__(self) -> None:
         super().__init__()

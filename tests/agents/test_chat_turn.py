@@ -221,7 +221,13 @@ async def test_provider_error_before_first_token_gives_clear_error_and_keeps_use
     assert "anthropic:claude-sonnet-4-6" in error["message"]
     assert frames[-1]["status"] == "failed"
     stored = await sync_to_async(rows)(info["conversation_id"])
-    assert [m.role for m in stored] == ["user"]
+    # The reply that never began is stored empty and failed, with the error: message:done names it.
+    assert [(m.role, m.status, m.content) for m in stored] == [
+        ("user", "complete", "hello?"),
+        ("assistant", "failed", ""),
+    ]
+    assert frames[-1]["message_id"] == str(stored[1].id)
+    assert stored[1].metadata["error"]["code"] == "provider_auth"
 
 
 async def test_cancel_stops_the_turn_and_marks_the_message_cancelled(
