@@ -175,11 +175,13 @@ def shown_to_user(error: ProviderError, credential: ResolvedCredential) -> Provi
     """What the user is told of a provider failure. With their own credential, the upstream's
     words (credentials redacted); through their own base URL, one sentence for every failure;
     with the installation's credential, only the kind of failure: what the upstream says about
-    the operator's key or account is the operator's business (logged)."""
+    the operator's key or account is the operator's business (logged). A deadline that passed
+    is Mosaic's own sentence, shown as it is."""
     if credential.user_base_url:
         logger.info("%s failed through a user's base URL: %s", error.provider, error.message)
         return error.for_users_of_their_own_base_url()
-    if credential.source != "system":
+    if credential.source != "system" or not error.upstream:  # Mosaic's own words: a deadline
+        return error
         return error
     logger.warning("%s failed with the system credential: %s", error.provider, error.message)
     return error.for_users_of_system_credential()
@@ -292,7 +294,10 @@ async def _stream_step(
                 break
             except TimeoutError:
                 raise ProviderError(
-                    ErrorKind.TIMEOUT, f"{request.model}: {what}.", provider=adapter.name
+                    ErrorKind.TIMEOUT,
+                    f"{request.model}: {what}.",
+                    provider=adapter.name,
+                    upstream=False,
                 ) from None
             _apply(event, step)
             if isinstance(event, TextDelta):

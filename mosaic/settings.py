@@ -125,6 +125,10 @@ EMBEDDED_POSTGRES = "DATABASE_URL" not in os.environ and not env.env_str("DATABA
 # (docs/performance.md, "The HTTP floor"). The chat path's database thread draws from it too.
 DATABASE_POOL = env.env_bool("DATABASE_POOL", True)
 DATABASE_POOL_MAX_SIZE = env.env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1)
+# How long a query waits for a connection (a free one, or a new one while PostgreSQL is away)
+# before it fails: short, so that a database outage surfaces as an error the chat turn can retry
+# and report (MOSAIC_SAVE_RETRY_SECONDS) instead of a 30 s hang.
+DATABASE_POOL_TIMEOUT = env.env_float("DATABASE_POOL_TIMEOUT", 5.0, minimum=0.5)
 # Without the pool (DATABASE_POOL=false, e.g. behind PgBouncer): keep connections open this long.
 DATABASE_CONN_MAX_AGE = env.env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
 
@@ -143,7 +147,11 @@ def _database_config(url: str) -> dict[str, Any]:
         config["HOST"] = options.pop("host")
     if DATABASE_POOL:
         # A request waits at most `timeout` seconds for a free connection, then fails.
-        options["pool"] = {"min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE, "timeout": 30}
+        options["pool"] = {
+            "min_size": 1,
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            "timeout": DATABASE_POOL_TIMEOUT,
+        }
     return config
 
 

@@ -107,8 +107,12 @@ class ProviderError(UpstreamError):
         status: int | None = None,
         retry_after: float | None = None,
         retryable: bool | None = None,
+        upstream: bool = True,
     ) -> None:
         super().__init__(redact_secrets(message), code=f"provider_{kind.value}")
+        # False when Mosaic itself wrote the message (a deadline that passed): nothing in it
+        # comes from the upstream, so every user may read it as it is.
+        self.upstream = upstream
         self.kind = kind
         self.provider = provider
         self.status = status

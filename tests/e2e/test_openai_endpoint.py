@@ -29,7 +29,9 @@ pytestmark = [
 ]
 
 SONNET = "anthropic:claude-sonnet-4-6"
-CODING = "Write a Django REST API endpoint with a PostgreSQL query for the orders table"
+CODING = (
+    "Write a Django REST API endpoint with a PostgreSQL query for the orders table, with tests."
+)
 SIMPLE = "What is the capital of France?"
 WEATHER_TOOL: Any = {
     "type": "function",
