@@ -18,6 +18,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+from accounts import services as account_services
 from agents import services as agent_services
 from conversations import services as conversation_services
 from memory import services as memory_services
@@ -98,7 +99,13 @@ def bobs_preference(bob: Any) -> dict[str, Any]:
     return {"key": "codename"}
 
 
+def bobs_token(bob: Any) -> dict[str, Any]:
+    token, _raw = account_services.token_create(user=bob, name=MARKER)
+    return {"token_id": token.pk}
+
+
 OBJECT_ENDPOINTS: dict[str, Endpoint] = {
+    "auth-token-detail": Endpoint(bobs_token),
     "conversation-detail": Endpoint(bobs_conversation, {"patch": {"title": "mine"}}),
     "conversation-messages": Endpoint(bobs_conversation),
     "agent-detail": Endpoint(bobs_agent, {"patch": {"name": "Mine"}}),

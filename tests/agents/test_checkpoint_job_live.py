@@ -209,7 +209,12 @@ async def test_without_a_worker_the_turn_that_would_overflow_summarises_in_line(
     }  # fmt: skip
     sent = fake_ollama.chat_requests()[-1].json["messages"]
     assert "SUMMARY: written by the turn itself." in sent[0]["content"]
-    # The job is still waiting for a worker; extraction was sent after the in-turn checkpoint.
+    # The job is still waiting for a worker; extraction was sent after the in-turn checkpoint,
+    # beside the one run the first turn scheduled for when the conversation goes idle.
     jobs = await sync_to_async(lambda: sorted(JobRun.objects.values_list("job", "state")))()
-    assert jobs == [("agents.write_checkpoint", "queued"), ("memory.extract_insights", "queued")]
+    assert jobs == [
+        ("agents.write_checkpoint", "queued"),
+        ("memory.extract_insights", "queued"),  # at the checkpoint
+        ("memory.extract_insights", "queued"),  # on idle (one waits per conversation)
+    ]
     await client.close()
