@@ -36,14 +36,16 @@ async def test_a_reply_that_ends_while_the_database_is_briefly_down_is_stored(
     proxy, database_url = database_proxy
     fake_anthropic.script(Script(text="Stored after all.", chunk_size=9, delay=0.3))
     client = await connect(
-        await start_server(DATABASE_URL=database_url, MOSAIC_SAVE_RETRY_SECONDS="30")
+        await start_server(
+            DATABASE_URL=database_url, MOSAIC_SAVE_RETRY_SECONDS="30", DATABASE_POOL_TIMEOUT="1"
+        )
     )
     info, _ = await client.open(model=SONNET)
     first = await start_reply(client, "hello")
     await sync_to_async(proxy.stop)()
     await asyncio.sleep(1.5)  # the reply ends (0.3 s) while the database is away
     await sync_to_async(proxy.start)()
-    frames = await client.until("message:done")
+    frames = await client.until("message:done", timeout=60)
     assert not of_type(frames, "error")
     done = frames[-1]
     assert (done["status"], done["message_id"]) == ("complete", first["message_id"])
@@ -57,12 +59,15 @@ async def test_a_reply_the_database_cannot_take_ends_failed_and_is_stored_once_i
 ) -> None:
     proxy, database_url = database_proxy
     fake_anthropic.script(Script(text="Kept in Redis meanwhile.", chunk_size=8, delay=0.2))
-    server = await start_server(DATABASE_URL=database_url, MOSAIC_SAVE_RETRY_SECONDS="1")
+    # A query waits 1 s for a connection that cannot come, so each write fails quickly.
+    server = await start_server(
+        DATABASE_URL=database_url, MOSAIC_SAVE_RETRY_SECONDS="1", DATABASE_POOL_TIMEOUT="1"
+    )
     client = await connect(server)
     info, _ = await client.open(model=SONNET)
     first = await start_reply(client, "hello")
     await sync_to_async(proxy.stop)()
-    frames = await client.until("message:done")
+    frames = await client.until("message:done", timeout=60)  # every write tries and fails first
     assert "".join([first["text"], text_of(frames)]) == "Kept in Redis meanwhile."
     (error,) = of_type(frames, "error")
     assert error["code"] == "unavailable"
