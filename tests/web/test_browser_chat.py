@@ -55,6 +55,7 @@ async def test_a_reload_resumes_the_conversation_with_its_route_lines(
     await page.locator("article .route").first.wait_for()
     await send(page, "and again")
     await page.locator("article .route").nth(1).wait_for()
+    answered_by = (await page.locator("article .route").nth(1).inner_text()).split(" · ")[0]
     url = page.url
 
     await page.reload()
@@ -67,7 +68,10 @@ async def test_a_reload_resumes_the_conversation_with_its_route_lines(
         "Second answer.",
     ]
     assert await answers.locator(".route").count() == 2
-    assert "claude-haiku-4-5" in await answers.nth(1).locator(".route").inner_text()
+    # The stored route line names the model that answered, as the live one did.
+    assert answered_by.startswith("↳ anthropic:")
+    route = await answers.nth(1).locator(".route").inner_text()
+    assert route.split(" · ")[0] == answered_by
     assert await page.locator("#title").inner_text() == "hello there"
     # The list shows it too, and opens it again.
     await page.goto(f"{web_server.http_url}/")
