@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=40)
     parser.add_argument("--port", type=int, default=8798)
     args = parser.parse_args()
-    with mosaic_with_fake(args.port, "bench-openai") as (base_url, token):
+    with mosaic_with_fake(args.port, "bench-openai") as (base_url, token, _):
         asyncio.run(run(args, base_url, f"http://127.0.0.1:{args.port}/v1", token))
 
 

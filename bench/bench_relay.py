@@ -138,10 +138,12 @@ async def run(args: argparse.Namespace, base_url: str, ws_url: str, token: str) 
 
 
 @contextlib.contextmanager
-def mosaic_with_fake(port: int, token_name: str) -> Iterator[tuple[str, str]]:
+def mosaic_with_fake(
+    port: int, token_name: str
+) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
     """A fake Anthropic upstream and daphne on ``port`` using it, with embedded servers; yields
-    the fake's base URL and an API token of the user ``bench``. Shared by the relay and the
-    OpenAI-endpoint benchmarks."""
+    the fake's base URL, an API token of the user ``bench`` and the daphne process. Shared by the
+    relay, the OpenAI-endpoint and the turn-cost benchmarks."""
     from mosaic.local import ensure_local_secrets, state_dir
     from mosaic.services import EmbeddedServices
 
@@ -218,7 +220,7 @@ def mosaic_with_fake(port: int, token_name: str) -> Iterator[tuple[str, str]]:
                     break
                 except httpx.HTTPError:
                     time.sleep(0.1)
-            yield base_url, token
+            yield base_url, token, daphne
         finally:
             for process in (daphne, fake):
                 process.terminate()
@@ -234,7 +236,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=40)
     parser.add_argument("--port", type=int, default=8799)
     args = parser.parse_args()
-    with mosaic_with_fake(args.port, "bench") as (base_url, token):
+    with mosaic_with_fake(args.port, "bench") as (base_url, token, _):
         asyncio.run(run(args, base_url, f"ws://127.0.0.1:{args.port}/ws/chat/", token))
 
 
