@@ -123,7 +123,9 @@ def rule_plan(verdict: RuleVerdict) -> dict[Field, bool]:
     small_talk = verdict.task_type == "conversation" and verdict.task_cue == "clear"
     return {
         "task_type": task_clear,
-        "complexity": (task_clear and small_talk) or _long_input(verdict),
+        "complexity": (task_clear and small_talk)
+        or _long_input(verdict)
+        or (task_clear and verdict.summarizes_conversation),
         "domain": task_clear and small_talk,
     }
 
@@ -207,6 +209,8 @@ def _rules_verdict(
     reason = "clear cue" if name == "task_type" else "small talk"
     if name == "complexity" and _long_input(verdict):
         reason = "long input"
+    elif name == "complexity" and verdict.summarizes_conversation:
+        reason = "size of the conversation it summarizes"
     if predictions is None and not rule_plan(verdict)[name]:
         reason = "no statistical model"
     return FieldVerdict(name, "rules", RULE_CONFIDENCE[name], reason)

@@ -111,6 +111,17 @@ class RuleVerdict:
         return self.reading.domain
 
     @property
+    def summarizes_conversation(self) -> bool:
+        """A summary of the conversation itself, whose size is known: the size decides how much
+        work it is (the statistical tier was trained on messages without a conversation)."""
+        return (
+            self.task_type == "summarization"
+            and self._context.conversation_tokens > 0
+            and self.shape.material_chars < 40
+            and self._features.flag("conversation_ref") is not None
+        )
+
+    @property
     def signals(self) -> tuple[str, ...]:
         return self.reading.signals
 

@@ -4,9 +4,9 @@ One multinomial logistic regression per field, fitted by stochastic gradient des
 AdaGrad steps and L2 regularisation, in plain Python so that rebuilding the model needs nothing
 beyond the project. The result is deterministic: the same corpus gives the same file.
 
-The corpus is the hand-labelled ``tests/routing/corpus.jsonl``, the blind-written training set
-``tests/routing/train.jsonl`` and the examples in ``tests/routing/train_extra.jsonl``
-(docs/routing.md says who wrote which). The blind evaluation set is never read here.
+The corpus is the hand-labelled ``tests/routing/corpus.jsonl``, the blind-written training sets
+``tests/routing/train.jsonl`` and ``tests/routing/train_blind2.jsonl`` and the examples in
+``tests/routing/train_extra.jsonl`` (docs/routing.md says who wrote which). The blind evaluation set is never read here.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ DEFAULT_CORPUS = (
     CORPUS_DIR / "corpus.jsonl",
     CORPUS_DIR / "train.jsonl",
     CORPUS_DIR / "train_extra.jsonl",
+    CORPUS_DIR / "train_blind2.jsonl",
 )
 # The file the blind evaluation set lives in: training refuses it, whatever it is called.
 BLIND_EVAL_NAME = "blind_eval.jsonl"

@@ -21,11 +21,9 @@ from routing.training import DEFAULT_CORPUS
 from routing.vocabulary import LABELS, Field
 
 BLIND_PATH = Path(__file__).with_name("blind_eval.jsonl")
-# The targets (docs/routing.md, "Measured accuracy").
+# The targets (docs/routing.md, "Measured accuracy"); the shipped model measures 93.2 %
+# and 85.5 %.
 TARGETS: dict[Field, float] = {"task_type": 0.90, "complexity": 0.80}
-# What the shipped model measured (89.1 % and 80.7 %): routing must not fall below it while the
-# task-type target is still open.
-FLOORS: dict[Field, float] = {"task_type": 0.89, "complexity": 0.80}
 
 
 @pytest.fixture(scope="module")
@@ -53,20 +51,6 @@ def test_no_blind_message_is_in_the_training_corpus() -> None:
         assert overlap == 0, f"{overlap} blind messages in {path.name}"
 
 
-def test_blind_accuracy_holds_what_was_measured(report: EvaluationReport) -> None:
-    below = {
-        name: f"{report.accuracy(name):.1%} < {floor:.0%}"
-        for name, floor in FLOORS.items()
-        if report.accuracy(name) < floor
-    }
-    assert not below, f"below the measured level: {below}\n{format_text(report)}"
-
-
-@pytest.mark.xfail(
-    reason="task type measures 89.1 % on the blind set, short of the issue's 90 % "
-    "(docs/routing.md, 'Measured accuracy'); complexity meets its 80 %",
-    strict=False,
-)
 def test_blind_accuracy_meets_the_targets(report: EvaluationReport) -> None:
     below = {
         name: f"{report.accuracy(name):.1%} < {target:.0%}"
