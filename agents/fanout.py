@@ -131,42 +131,77 @@ async def request_cancel(chat: ChatSession) -> None:
 
 
 class DeltaRelay:
-    """Relays a turn's text in order without making the provider's stream wait on Redis.
+    """Relays a turn's text in order without making the provider's stream wait on a socket or on
+    Redis.
 
-    Each chunk goes to this client at once; one task then writes it to the live buffer (for
-    clients that join mid-stream) and publishes it to the conversation's other clients. When
-    Redis is slower than the provider, the chunks that piled up are merged into one event per
-    message, so the cost per token stays flat under load. ``drain`` waits until everything
-    queued has gone out (called before any other event of the turn, which keeps the order on
-    every client).
+    Two writers: one sends the chunks to this client, the other writes them to the live buffer
+    (for clients that join mid-stream) and publishes them to the conversation's other clients.
+    The first chunk goes out at once; chunks that pile up while a writer is busy are merged into
+    one event per message, and the Redis writer gathers what comes within ``OTHERS_INTERVAL`` of
+    a chunk into one write, so the cost of a reply follows how long it streams, not how many
+    chunks the provider cut it into. ``drain`` waits until everything queued has gone out (it is
+    called before any other event of the turn, which keeps the order on every client).
     """
+
+    # How long the Redis writer gathers chunks before it writes (other sockets see the text at
+    # most this much later than the one that asked; a drain cuts the wait short).
+    OTHERS_INTERVAL = 0.04
 
     def __init__(self, chat: ChatSession, turn_id: str) -> None:
         self.chat = chat
         self.turn_id = turn_id
-        self.queue: asyncio.Queue[ch.TextStreamed] = asyncio.Queue()
-        self.task: asyncio.Task[None] | None = None
+        self.here: asyncio.Queue[ch.TextStreamed] = asyncio.Queue()
+        self.others: asyncio.Queue[ch.TextStreamed] = asyncio.Queue()
+        self.tasks: list[asyncio.Task[None]] = []
+        self._wake: asyncio.Future[None] | None = None
 
     async def push(self, event: ch.TextStreamed) -> None:
-        await send_here(self.chat, event)
-        if self.task is None:
-            self.task = asyncio.create_task(self._run())
-        self.queue.put_nowait(event)
+        if not self.tasks:
+            self.tasks = [
+                asyncio.create_task(self._send_here()),
+                asyncio.create_task(self._send_to_others()),
+            ]
+        self.here.put_nowait(event)
+        self.others.put_nowait(event)
 
     async def drain(self) -> None:
-        if self.task is not None:
-            await self.queue.join()
+        if self.tasks:
+            if self._wake is not None and not self._wake.done():
+                self._wake.set_result(None)
+            await self.here.join()
+            await self.others.join()
 
     async def close(self) -> None:
-        if self.task is not None:
+        if self.tasks:
             await self.drain()
-            self.task.cancel()
+            for task in self.tasks:
+                task.cancel()
 
-    async def _run(self) -> None:
+    @staticmethod
+    async def _batch(queue: asyncio.Queue[ch.TextStreamed]) -> list[ch.TextStreamed]:
+        batch = [await queue.get()]
+        while not queue.empty():
+            batch.append(queue.get_nowait())
+        return batch
+
+    async def _send_here(self) -> None:
         while True:
-            batch = [await self.queue.get()]
-            while not self.queue.empty():
-                batch.append(self.queue.get_nowait())
+            batch = await self._batch(self.here)
+            try:
+                for event in merge_text(batch):
+                    await send_here(self.chat, event)
+            finally:
+                for _ in batch:
+                    self.here.task_done()
+
+    async def _send_to_others(self) -> None:
+        while True:
+            first = await self.others.get()
+            self._wake = asyncio.get_running_loop().create_future()
+            await asyncio.wait({self._wake}, timeout=self.OTHERS_INTERVAL)
+            batch = [first]
+            while not self.others.empty():
+                batch.append(self.others.get_nowait())
             try:
                 for event in merge_text(batch):
                     index = await live.live_append(
@@ -177,4 +212,4 @@ class DeltaRelay:
                 logger.exception("relaying the text of turn %s failed", self.turn_id)
             finally:
                 for _ in batch:
-                    self.queue.task_done()
+                    self.others.task_done()

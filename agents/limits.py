@@ -28,11 +28,9 @@ import uuid
 from typing import TYPE_CHECKING
 
 from channels.db import database_sync_to_async
-from django.utils import timezone
 
 from accounts.selectors import TurnLimits, turn_limits_for
 from agents.live import redis_client
-from conversations.selectors import tokens_used_since
 from core.errors import RateLimited
 
 if TYPE_CHECKING:
@@ -109,7 +107,6 @@ class TurnSlot:
         self.user = user
         self.conversation_id = conversation_id
         self.member = member
-        self.admitted_at = timezone.now()
 
     @property
     def _running_key(self) -> str:
@@ -118,8 +115,9 @@ class TurnSlot:
     async def release(self) -> None:
         await redis_client().zrem(self._running_key, self.member)
 
-    async def hold_while(self, turn: asyncio.Task[None]) -> None:
-        """Keep the claim while ``turn`` runs; then count its tokens and let the slot go."""
+    async def hold_while(self, turn: asyncio.Task[int]) -> None:
+        """Keep the claim while ``turn`` runs; then count the tokens it returns and let the slot
+        go."""
         try:
             while not turn.done():
                 await asyncio.wait({turn}, timeout=RUNNING_TTL / 3)
@@ -127,16 +125,14 @@ class TurnSlot:
                     await redis_client().zadd(
                         self._running_key, {self.member: time.time() + RUNNING_TTL}, xx=True
                     )
-            await self._count_tokens()
+            if not turn.cancelled() and turn.exception() is None:
+                await self._count_tokens(turn.result())
         except Exception:  # bookkeeping must never break a conversation; the claim lapses
             logger.exception("could not finish the turn slot of user %s", self.user.pk)
         finally:
             await asyncio.shield(self.release())
 
-    async def _count_tokens(self) -> None:
-        used = await database_sync_to_async(tokens_used_since)(
-            user=self.user, conversation_id=self.conversation_id, since=self.admitted_at
-        )
+    async def _count_tokens(self, used: int) -> None:
         if used:
             key = _keys(self.user.pk, time.time())[2]
             client = redis_client()

@@ -29,6 +29,7 @@ from agents import live
 from agents.models import AgentConfig, Session
 from agents.selectors import agent_get_by_id
 from agents.tools import all_tools
+from core.db import commit_without_flush
 from core.errors import Conflict, InvalidInput, PermissionDenied
 from jobs.models import AgentEvent
 from jobs.services import agent_log_record
@@ -354,21 +355,23 @@ def turn_record(
     output_tokens: int,
 ) -> None:
     """A turn's accounting: the session's usage and cost, and the routing decision stored with
-    the message it chose the model for."""
+    the message it chose the model for. One transaction that does not wait for the disk (the
+    messages themselves are durable; core.db)."""
     spec = catalog.get_spec(decision.provider, decision.model)
     cost = catalog.estimate_cost(spec, input_tokens, output_tokens) if spec else None
-    session_record_turn(
-        user=user,
-        session_id=session_id,
-        provider=decision.provider,
-        model=decision.model,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cost_usd=cost,
-    )
-    routing_services.decision_record(
-        user=user, decision=decision, message_id=message_id, failover=decision.failed_over
-    )
+    with commit_without_flush():
+        session_record_turn(
+            user=user,
+            session_id=session_id,
+            provider=decision.provider,
+            model=decision.model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=cost,
+        )
+        routing_services.decision_record(
+            user=user, decision=decision, message_id=message_id, failover=decision.failed_over
+        )
 
 
 # --- sessions left open by a process that died (the session GC job) ----------------------------

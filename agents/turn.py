@@ -145,7 +145,8 @@ async def _already_answered(chat: ChatSession, message: Message) -> bool:
     )
 
 
-async def _run_turn_task(chat: ChatSession, message: Message, recorder: TurnRecorder) -> None:
+async def _run_turn_task(chat: ChatSession, message: Message, recorder: TurnRecorder) -> int:
+    """The turn, whatever happens to it; returns the tokens it used (for the daily limit)."""
     user_id, conversation_id, turn_id = chat.user.pk, chat.conversation_id, recorder.turn_id
     heartbeat = asyncio.create_task(live.turn_heartbeat(user_id, conversation_id, turn_id))
     try:
@@ -166,6 +167,10 @@ async def _run_turn_task(chat: ChatSession, message: Message, recorder: TurnReco
             await asyncio.shield(live.turn_release(user_id, conversation_id, turn_id))
         except Exception:  # Redis is down: the lock lapses by itself (MOSAIC_TURN_LOCK_SECONDS)
             logger.warning("releasing the lock of turn %s failed", turn_id, exc_info=True)
+        # Memory extraction, for when the conversation goes quiet (counted from the turn's end;
+        # nothing the reply waits for)
+        await asyncio.shield(schedule_memory_extraction(chat))
+    return recorder.input_tokens + recorder.output_tokens
 
 
 async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecorder) -> None:
@@ -174,16 +179,15 @@ async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecor
     # 3. route (rules and health from cache; no network)
     decision = await resolve_route(chat, classification)
     recorder.mark("routed")
-    # 4. tell every socket which model will answer and why, while the database is read, the
+    # 4. tell every socket which model will answer and why, while the database is read and the
     # message is embedded to recall the user's memories (first: its reads go before the
-    # history's), and memory extraction is scheduled for when the conversation goes quiet
-    recalled, inputs, _, _ = await asyncio.gather(
+    # history's)
+    recalled, inputs, _ = await asyncio.gather(
         recall_for_turn(user=chat.user, text=message.content),
         database_sync_to_async(load_turn_inputs)(
             chat.user, chat.conversation_id, decision.provider
         ),
         announce_route(chat, decision),
-        schedule_memory_extraction(chat),
     )
     recorder.memories = chat.memories_used = recalled.used
     recorder.mark("loaded")

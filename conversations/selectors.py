@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime
 import html
 import uuid
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet
 
 from conversations import search
 from conversations.models import Conversation, Message
@@ -108,15 +107,6 @@ def turn_end_after(*, user: User, conversation_id: Any, message_id: Any) -> Mess
     if last.status == Message.Status.COMPLETE and last.metadata.get("stop_reason") == "tool_use":
         return None
     return last
-
-
-def tokens_used_since(*, user: User, conversation_id: Any, since: datetime.datetime) -> int:
-    """Input plus output tokens of the answers in one of the user's conversations since
-    ``since`` (what a turn cost, for the daily token limit)."""
-    totals = Message.objects.filter(
-        conversation_id=conversation_id, conversation__owner=user, created_at__gte=since
-    ).aggregate(input=Sum("input_tokens"), output=Sum("output_tokens"))
-    return int(totals["input"] or 0) + int(totals["output"] or 0)
 
 
 def last_user_message(*, user: User, conversation_id: Any) -> Message:

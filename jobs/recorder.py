@@ -45,6 +45,7 @@ from celery.signals import (
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from core.db import commit_without_flush
 from jobs.models import AgentEvent, AgentLog, JobRun, JobState, LogLevel
 
 logger = logging.getLogger(__name__)
@@ -142,10 +143,7 @@ def _log(run: JobRun, event: AgentEvent, level: LogLevel, message: str, **data: 
 
 def _guarded(what: str, task_id: Any, work: Any, *args: Any, durable: bool = False) -> Any:
     try:
-        with transaction.atomic():
-            if not durable:
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL synchronous_commit = off")
+        with transaction.atomic() if durable else commit_without_flush():
             return work(*args)
     except DatabaseError:
         logger.warning("Could not record %s of job %s", what, task_id, exc_info=True)

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection, transaction
 
+from core.db import commit_without_flush
 from core.errors import MosaicError
 from memory import selectors, services, space
 from memory.models import Insight
@@ -109,10 +109,8 @@ def _search_and_mark(user: User, vector: list[float]) -> tuple[ScoredInsight, ..
         min_score=float(settings.MOSAIC_MEMORY_RECALL_MIN_SCORE),
     )
     if found:
-        with transaction.atomic():
-            # Usage bookkeeping: losing it in a crash is harmless, waiting for the disk is not.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit = off")
+        # Usage bookkeeping: losing it in a crash is harmless, waiting for the disk is not.
+        with commit_without_flush():
             services.insights_mark_used(user=user, insight_ids=[s.insight.pk for s in found])
     return tuple(found)
 
