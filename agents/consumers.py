@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
@@ -51,6 +52,7 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.chat is None:
             return
+        self.chat.frame_at = time.monotonic()
         try:
             frame = parse_client_frame(text_data, limit=settings.MOSAIC_MAX_MESSAGE_BYTES)
         except MosaicError as exc:

@@ -93,6 +93,7 @@ class ChatSession:
     memories_used: int = 0  # insights the last turn offered the model (``/history``)
     connected: bool = True
     turn_task: asyncio.Task[int] | None = None  # returns the tokens the turn used
+    frame_at: float = 0.0  # when the socket's latest frame arrived (time.monotonic)
     # What this door's caller asked of its turns beyond the message (sampling, its own tools).
     caller: CallerOptions = NO_CALLER_OPTIONS
     # The status of a reply cut short by cancelling its turn: "cancelled" when someone asked to

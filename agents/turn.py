@@ -68,7 +68,9 @@ TURN_WAIT_SECONDS = 30.0
 
 async def handle_user_message(chat: ChatSession, post: ch.PostMessage) -> None:
     """Persist the user's message first; then run the turn in a task."""
-    received = time.monotonic()
+    admitted = time.monotonic()
+    # From the frame's arrival when the channel knows it (access and limits were checked since)
+    received = min(chat.frame_at or admitted, admitted)
     if chat.conversation_id is None:
         raise InvalidInput("Open a conversation first (send conversation:open).")
     limit = settings.MOSAIC_MAX_MESSAGE_BYTES
@@ -93,7 +95,7 @@ async def handle_user_message(chat: ChatSession, post: ch.PostMessage) -> None:
         await broadcast(chat, events.posted(message), skip_origin=True)
     elif await _already_answered(chat, message):
         return  # a resend of a message whose turn ran or is running: nothing more to do
-    await _start_turn(chat, message, received, persisted)
+    await _start_turn(chat, message, received, persisted, admitted)
 
 
 async def continue_turn(chat: ChatSession) -> None:
@@ -109,7 +111,11 @@ async def continue_turn(chat: ChatSession) -> None:
 
 
 async def _start_turn(
-    chat: ChatSession, message: Message, received: float, persisted: float
+    chat: ChatSession,
+    message: Message,
+    received: float,
+    persisted: float,
+    admitted: float | None = None,
 ) -> None:
     turn_id = uuid.uuid4().hex
     if not await _wait_for_turn_slot(chat, turn_id):
@@ -117,6 +123,8 @@ async def _start_turn(
             "Another reply is still being generated in this conversation; your message is saved."
         )
     recorder = TurnRecorder(chat, turn_id, received)
+    if admitted is not None:
+        recorder.mark("admitted", admitted)
     recorder.mark("persisted", persisted)
     chat.turn_task = asyncio.create_task(_run_turn_task(chat, message, recorder))
 

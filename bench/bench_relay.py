@@ -139,7 +139,7 @@ async def run(args: argparse.Namespace, base_url: str, ws_url: str, token: str) 
 
 @contextlib.contextmanager
 def mosaic_with_fake(
-    port: int, token_name: str
+    port: int, token_name: str, stderr: Any = None
 ) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
     """A fake Anthropic upstream and daphne on ``port`` using it, with embedded servers; yields
     the fake's base URL, an API token of the user ``bench`` and the daphne process. Shared by the
@@ -210,6 +210,7 @@ def mosaic_with_fake(
             ],
             cwd=ROOT,
             env=env,
+            stderr=stderr,
         )
         try:
             import httpx

@@ -28,6 +28,7 @@ import asyncio
 import collections
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -350,6 +351,19 @@ def top_of_profile(path: Path, limit: int = 25) -> None:
         print(f"  {100 * count / total:5.1f} %  {frame}")
 
 
+def step_marks(text: str) -> dict[str, float]:
+    """The median of each step's mark over all of Mosaic's turns (ms from the frame's arrival)."""
+    marks: dict[str, list[float]] = collections.defaultdict(list)
+    for match in re.finditer(r"turn \w+: (.*)", text):
+        for name, ms in re.findall(r"(\w+)=([\d.]+)ms", match.group(1)):
+            marks[name].append(float(ms))
+    medians = {name: pct(values, 0.5) for name, values in marks.items()}
+    turns = max((len(v) for v in marks.values()), default=0)
+    print(f"\nserver-side marks, median of {turns} turns (ms from the frame's arrival):")
+    print("  " + "  ".join(f"{name} {ms:.1f}" for name, ms in medians.items()))
+    return medians
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--passes", type=int, default=5)
@@ -361,9 +375,16 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="py-spy daphne into this collapsed file")
     parser.add_argument("--idle-sockets", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument(
+        "--timing", action="store_true", help="daphne's per-step marks (MOSAIC_LOG_TIMING)"
+    )
     args = parser.parse_args()
+    log = None
+    if args.timing:
+        os.environ["MOSAIC_LOG_TIMING"] = "1"
+        log = tempfile.NamedTemporaryFile("w+", suffix=".log")  # noqa: SIM115 - read at the end
     bin_dir = ensure_tools() if not args.no_litellm or args.profile else None
-    with mosaic_with_fake(args.port, "turn-cost") as (upstream, token, daphne):
+    with mosaic_with_fake(args.port, "turn-cost", stderr=log) as (upstream, token, daphne):
         litellm = None
         if not args.no_litellm:
             assert bin_dir is not None
@@ -404,6 +425,9 @@ def main() -> None:
                 litellm.wait(30)
     if args.profile:
         top_of_profile(args.profile)
+    if log is not None:
+        log.seek(0)
+        results["marks"] = step_marks(log.read())
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -446,5 +446,9 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
+        # MOSAIC_LOG_TIMING=1: each chat turn's steps, in ms from the frame's arrival (DEBUG)
+        "mosaic.gateway.timing": {
+            "level": "DEBUG" if env.env_bool("MOSAIC_LOG_TIMING", False) else "NOTSET"
+        },
     },
 }
