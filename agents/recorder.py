@@ -20,7 +20,6 @@ import time
 import uuid
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from agents import channel as ch
@@ -31,6 +30,7 @@ from agents.session import ChatSession
 from agents.turn_log import TurnLog
 from conversations.models import Message
 from conversations.services import MessageDraft
+from core.db import in_worker_thread
 from routing.decision import RoutingDecision
 
 logger = logging.getLogger("mosaic.gateway")
@@ -235,7 +235,8 @@ class TurnRecorder:
         )
         if decision is not None and not self.unsaved:
             try:
-                await database_sync_to_async(services.turn_record)(
+                await in_worker_thread(
+                    services.turn_record,
                     user=self.chat.user,
                     session_id=self.chat.session_id,
                     decision=decision,

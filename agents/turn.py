@@ -48,6 +48,7 @@ from conversations import services as conversation_services
 from conversations.context import build_context
 from conversations.models import Message
 from conversations.selectors import ContextRow
+from core.db import in_worker_thread
 from core.errors import Conflict, InvalidInput, MosaicError, NotFound, TooLarge
 from memory.recall import recall_for_turn
 from providers import catalog, chat_health
@@ -282,8 +283,8 @@ async def schedule_memory_extraction(chat: ChatSession) -> None:
     """Send the idle extraction job (at most one waits per conversation: usually a Redis
     round trip and nothing more); never a reason to fail a turn."""
     try:
-        await database_sync_to_async(schedule_extraction)(
-            user_id=chat.user.pk, conversation_id=chat.conversation_id
+        await in_worker_thread(
+            schedule_extraction, user_id=chat.user.pk, conversation_id=chat.conversation_id
         )
     except Exception:
         logger.warning(

@@ -14,9 +14,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from channels.db import database_sync_to_async
-
-from core.db import commit_without_flush
+from core.db import commit_without_flush, in_worker_thread
 from jobs.models import AgentEvent, LogLevel
 from jobs.services import LogEntry, agent_logs_record
 
@@ -89,7 +87,8 @@ class TurnLog:
         if not entries:
             return
         try:
-            await database_sync_to_async(_record)(
+            await in_worker_thread(
+                _record,
                 user=self.user,
                 entries=entries,
                 session_id=self.session_id,

@@ -396,7 +396,7 @@ def main() -> None:
                 [
                     *(str(bin_dir / "py-spy"), "record", "--pid", str(daphne.pid)),
                     *("--format", "raw", "--rate", "200", "--output", str(args.profile)),
-                    "--nonblocking",
+                    *("--nonblocking", "--gil"),  # what holds the interpreter: CPU, not waits
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -22,6 +22,7 @@ from memory.models import ExtractionMark, Insight
 from mosaic.fakes.base import Script
 from routing import cache
 from tests.agents.chat import ChatClient
+from tests.agents.helpers import eventually
 from tests.conftest import seed_reference_data, token_for
 from tests.live import start_celery_worker
 
@@ -49,6 +50,13 @@ async def test_turns_schedule_one_idle_extraction_per_conversation(
     await second_socket.say("Hello again.")
     await second_socket.close()
 
+    # Scheduled as each turn ends, after message:done: wait for the second conversation's.
+    def both_queued() -> list[JobRun] | None:
+        runs = queued_extractions()
+        return runs if len(runs) >= 2 else None
+
+    await eventually(both_queued)
+    await asyncio.sleep(0.3)  # and no third comes
     runs = await sync_to_async(queued_extractions)()
     assert [run.args for run in runs] == [
         [alice.pk, info["conversation_id"], True],
