@@ -334,12 +334,14 @@ class TurnInputs:
 
 
 def load_turn_inputs(user: User, conversation_id: uuid.UUID | None, provider: str) -> TurnInputs:
-    # This turn holds the conversation's lock: a row still "streaming" was left by a turn whose
-    # process died mid-reply (kill -9); it ends as failed before anything reads the history.
-    conversation_services.messages_fail_streaming(user=user, conversation_id=conversation_id)
     checkpoint, rows = conversation_selectors.context_messages(
-        user=user, conversation_id=conversation_id
+        user=user, conversation_id=conversation_id, with_streaming=True
     )
+    # This turn holds the conversation's lock: a row still "streaming" was left by a turn whose
+    # process died mid-reply (kill -9); it ends as failed, and out of the history.
+    if any(row.status == Message.Status.STREAMING for row in rows):
+        conversation_services.messages_fail_streaming(user=user, conversation_id=conversation_id)
+        rows = [row for row in rows if row.status != Message.Status.STREAMING]
     inputs = TurnInputs(checkpoint=checkpoint, rows=rows, provider=provider)
     try:
         inputs.credential = provider_services.resolve_credential(user=user, provider=provider)

@@ -144,18 +144,21 @@ class ContextRow(NamedTuple):
 
 
 def context_messages(
-    *, user: User, conversation_id: Any
+    *, user: User, conversation_id: Any, with_streaming: bool = False
 ) -> tuple[Message | None, list[ContextRow]]:
-    """The latest checkpoint (if any) and the messages after what it covers, oldest first.
+    """The latest checkpoint (if any) and the messages after what it covers, oldest first,
+    without failed rows, and without rows still streaming unless ``with_streaming`` (a turn
+    that holds the conversation's lock asks for them: they are a dead turn's, to be failed).
 
     Two indexed queries: the newest checkpoint row, then the rows after its range.
     """
     conversation_uuid = _as_uuid(conversation_id)
     base = Message.objects.filter(conversation_id=conversation_uuid, conversation__owner=user)
     checkpoint = base.filter(role=Message.Role.CHECKPOINT).order_by("-sequence").first()
-    rows = base.exclude(role=Message.Role.CHECKPOINT).exclude(
-        status__in=[Message.Status.FAILED, Message.Status.STREAMING]
-    )
+    left_out = [Message.Status.FAILED]
+    if not with_streaming:
+        left_out.append(Message.Status.STREAMING)
+    rows = base.exclude(role=Message.Role.CHECKPOINT).exclude(status__in=left_out)
     if checkpoint is not None and checkpoint.covers_to is not None:
         rows = rows.filter(sequence__gt=checkpoint.covers_to)
     values = rows.order_by("sequence").values_list(*ContextRow._fields)
