@@ -294,6 +294,8 @@ async def run(args: argparse.Namespace, t: Targets) -> dict[str, Any]:
         groups["litellm"] = tree(t.litellm_pid)
     results: dict[str, Any] = {}
     for concurrency, rounds in ((1, args.rounds), (10, args.rounds_10)):
+        if rounds <= 0:
+            continue
         passes = []
         for _ in range(args.passes):
             targets: dict[str, list[Any]] = {"raw": [Raw(upstream) for _ in range(concurrency)]}
