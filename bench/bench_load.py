@@ -142,7 +142,14 @@ async def flood(
         nonlocal flooded
         ws = await open_socket(url, flooder)
         while not stop.is_set():
-            await turn(ws)
+            try:
+                await turn(ws)
+            except RuntimeError as refused:  # --limits: the flooding user is refused
+                frame = refused.args[0]
+                if frame.get("code") != "rate_limited":
+                    raise
+                await asyncio.sleep(frame.get("retry_after") or 1)
+                continue
             flooded += 1
         await ws.close()
 
@@ -191,6 +198,7 @@ def main() -> None:
     parser.add_argument("--flood", type=int, default=50, help="conversations of the flooding user")
     parser.add_argument("--turns", type=int, default=20, help="turns of the other user")
     parser.add_argument("--port", type=int, default=8798)
+    parser.add_argument("--limits", action="store_true", help="keep the per-user limits on")
     args = parser.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -230,6 +238,18 @@ def main() -> None:
             ANTHROPIC_BASE_URL=base_url,
             ANTHROPIC_API_KEY="bench",
             LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+            # The per-user limits (agents/limits.py) would refuse a burst or a flood from one user
+            # after 3 concurrent turns: measure the server's capacity, not the limits (--limits
+            # keeps them, to see what a flooding user's refusals leave for the others).
+            **(
+                {}
+                if args.limits
+                else {
+                    "MOSAIC_TURNS_PER_MINUTE": "0",
+                    "MOSAIC_CONCURRENT_TURNS": "0",
+                    "MOSAIC_TOKENS_PER_DAY": "0",
+                }
+            ),
         )
         daphne = subprocess.Popen(
             [sys.executable, "-m", "mosaic.serve", "-b", "127.0.0.1", "-p", str(args.port),
