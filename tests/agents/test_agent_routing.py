@@ -17,8 +17,9 @@ from tests.agents.helpers import agent_row, tool_names
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Classified coding + moderate + backend (the default rule 2 routes it to Sonnet).
+# coding + moderate + backend, with a clear margin (94 %) under the shipped classifier
 BACKEND_CODING = (
-    "Write a Django REST API endpoint with a PostgreSQL query for the orders table, with tests"
+    "Write a Flask endpoint that returns one user's orders from PostgreSQL, with a test"
 )
 
 
