@@ -5,6 +5,7 @@ The cast: alice owns things, bob is a collaborator with his own data, charlie is
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from accounts.services import token_create
-from tests.live import LiveProcess, start_celery_worker, start_daphne
+from tests.live import LiveProcess, SharedDaphnes, start_celery_worker, start_daphne
 
 User = get_user_model()
 
@@ -90,6 +91,49 @@ def live_server_factory(transactional_db: None, tmp_path: Path) -> Iterator[Any]
     yield start
     for live in started:
         live.stop()
+
+
+def shared_daphnes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedDaphnes]:
+    from routing.cache import REFRESH_SECONDS
+
+    shared = SharedDaphnes(tmp_path_factory.mktemp("shared-daphne"), REFRESH_SECONDS)
+    yield shared
+    shared.stop_all()
+
+
+@pytest.fixture(scope="module")
+def _shared_daphnes(
+    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SharedDaphnes]:
+    """The daphnes ``shared_live_server`` starts, stopped after the module (a package's conftest
+    may widen this to the package)."""
+    yield from shared_daphnes(tmp_path_factory)
+
+
+def _a_reply_is_streaming() -> bool:
+    from conversations.models import Message
+
+    return Message.objects.filter(status=Message.Status.STREAMING).exists()
+
+
+@pytest.fixture
+def shared_live_server(transactional_db: None, _shared_daphnes: SharedDaphnes) -> Iterator[Any]:
+    """Like ``live_server_factory``, but the daphne for an environment is started once per module
+    (``_shared_daphnes``) and shared by its tests; ``SharedDaphnes`` (tests/live.py) says what
+    keeps them apart. Only for tests that neither stop, restart nor kill the server, and leave
+    no work running in it; the others use ``live_server_factory``."""
+    from django.core.cache import cache
+
+    from routing.cache import RULES_VERSION_KEY
+
+    def acquire(env: dict[str, str] | None = None) -> LiveProcess:
+        # This test's rules are new rows (the flush removed the last test's): a version the
+        # process has not seen makes it load them once its routing cache expires (acquire waits).
+        cache.set(RULES_VERSION_KEY, time.time_ns(), timeout=None)
+        return _shared_daphnes.acquire(env)
+
+    yield acquire
+    _shared_daphnes.release(_a_reply_is_streaming)
 
 
 @pytest.fixture

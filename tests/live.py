@@ -8,13 +8,14 @@ creates ``test_<name>``), so what they write is what the test reads. Tests using
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -64,6 +65,8 @@ class LiveProcess:
     log_path: Path
     port: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+    # Where ``log()`` starts: a test sharing a process reads only what was logged in its time.
+    log_from: int = 0
 
     @property
     def http_url(self) -> str:
@@ -74,7 +77,14 @@ class LiveProcess:
         return f"ws://127.0.0.1:{self.port}/ws/chat/"
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        if not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as log:
+            log.seek(self.log_from)
+            return log.read().decode(errors="replace")
+
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
 
     def kill(self) -> None:
         """``kill -9``: no shutdown, no acknowledgement, nothing flushed."""
@@ -138,6 +148,68 @@ def running_daphne(
         yield live
     finally:
         live.stop()
+
+
+class SharedDaphnes:
+    """Daphne processes shared by the tests of one module (or package), one per environment.
+
+    Starting daphne costs seconds (10 on a loaded machine), more than most tests that use it.
+    A test that neither stops, restarts nor kills its server, and needs no environment of its
+    own, can use a process started for an earlier test: every test still gets empty tables, its
+    own users and tokens, and freshly reset fakes (their ports never change).
+
+    What the process keeps between requests must not carry one test into the next; the fixture
+    (``shared_live_server`` in tests/conftest.py) takes care of it:
+
+    - ``acquire`` waits until the process's own caches of Redis reads (routing rules, provider
+      health, users' usable providers: ``MOSAIC_ROUTING_REFRESH_SECONDS``) have expired since
+      the previous test let go, so they are read again from this test's tables and Redis;
+    - ``release`` gives the process a few seconds to finish work a test left running (a reply
+      still streaming); if it does not, the process is stopped, as a test's own server would be,
+      and the next test starts a new one. A process that died is replaced the same way;
+    - the ``LiveProcess`` a test gets reads the log from where it stood when the test began.
+    """
+
+    def __init__(self, tmp_path: Path, refresh_seconds: float) -> None:
+        self.tmp_path = tmp_path
+        self.refresh_seconds = refresh_seconds
+        self.servers: dict[tuple[tuple[str, str], ...], LiveProcess] = {}
+        self.released_at = -math.inf
+        self.in_use: set[tuple[tuple[str, str], ...]] = set()
+
+    def acquire(self, env: dict[str, str] | None = None) -> LiveProcess:
+        key = tuple(sorted((env or {}).items()))
+        live = self.servers.get(key)
+        if live is not None and live.proc.poll() is not None:
+            del self.servers[key]
+            live = None
+        if live is None:
+            live = start_daphne(self.tmp_path, env)
+            self.servers[key] = live
+        else:
+            wait = self.released_at + self.refresh_seconds - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        self.in_use.add(key)
+        return replace(live, log_from=live.log_size())
+
+    def release(self, busy: Callable[[], bool], settle: float = 5.0) -> None:
+        """After a test: ``busy()`` says whether work it started may still be running."""
+        if not self.in_use:
+            return
+        deadline = time.monotonic() + settle
+        while busy() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if busy():
+            for key in self.in_use:
+                self.servers.pop(key).stop()
+        self.in_use.clear()
+        self.released_at = time.monotonic()
+
+    def stop_all(self) -> None:
+        for live in self.servers.values():
+            live.stop()
+        self.servers.clear()
 
 
 def _start(

@@ -35,9 +35,9 @@ def mosaic(
 
 @pytest.mark.e2e
 def test_login_stores_a_working_token_readable_only_by_the_user(
-    alice: Any, live_server_factory: Any, tmp_path: Path
+    alice: Any, shared_live_server: Any, tmp_path: Path
 ) -> None:
-    server = live_server_factory()
+    server = shared_live_server()
     config = tmp_path / "conf" / "client.json"
     result = mosaic(
         "login", "--server", server.http_url, "--username", "alice", "--password-stdin",
@@ -57,9 +57,9 @@ def test_login_stores_a_working_token_readable_only_by_the_user(
 
 @pytest.mark.e2e
 def test_login_with_a_wrong_password_says_so_in_one_line(
-    alice: Any, live_server_factory: Any, tmp_path: Path
+    alice: Any, shared_live_server: Any, tmp_path: Path
 ) -> None:
-    server = live_server_factory()
+    server = shared_live_server()
     config = tmp_path / "client.json"
     result = mosaic(
         "login", "--server", server.http_url, "--username", "alice", "--password-stdin",

@@ -24,11 +24,11 @@ def anthropic_text(message: dict[str, Any]) -> str:
 
 
 async def test_resumed_conversation_sends_full_history_to_the_provider(
-    alice: Any, upstreams: dict[str, str], live_server_factory: Any, fake_anthropic: Any
+    alice: Any, upstreams: dict[str, str], shared_live_server: Any, fake_anthropic: Any
 ) -> None:
     """PRD AC-1 / M1-008: chat, close the socket, resume with the id on a new socket."""
     token = await sync_to_async(token_for)(alice)
-    server = await sync_to_async(live_server_factory)(upstreams)
+    server = await sync_to_async(shared_live_server)(upstreams)
     fake_anthropic.script(Script(text="Nice to meet you, Ada."), Script(text="You like tea."))
 
     first = await ChatClient.connect_url(server.ws_url, token)
@@ -56,10 +56,14 @@ async def test_resumed_conversation_sends_full_history_to_the_provider(
 
 
 async def test_two_sockets_on_two_daphne_processes_both_receive_the_turn(
-    alice: Any, upstreams: dict[str, str], live_server_factory: Any, fake_anthropic: Any
+    alice: Any,
+    upstreams: dict[str, str],
+    shared_live_server: Any,
+    live_server_factory: Any,
+    fake_anthropic: Any,
 ) -> None:
     token = await sync_to_async(token_for)(alice)
-    server_a = await sync_to_async(live_server_factory)(upstreams)
+    server_a = await sync_to_async(shared_live_server)(upstreams)
     server_b = await sync_to_async(live_server_factory)(upstreams)
     fake_anthropic.script(Script(text="Shared across processes."))
 
@@ -81,10 +85,14 @@ async def test_two_sockets_on_two_daphne_processes_both_receive_the_turn(
 
 
 async def test_socket_joining_mid_stream_gets_the_whole_reply_exactly_once(
-    alice: Any, upstreams: dict[str, str], live_server_factory: Any, fake_anthropic: Any
+    alice: Any,
+    upstreams: dict[str, str],
+    shared_live_server: Any,
+    live_server_factory: Any,
+    fake_anthropic: Any,
 ) -> None:
     token = await sync_to_async(token_for)(alice)
-    server_a = await sync_to_async(live_server_factory)(upstreams)
+    server_a = await sync_to_async(shared_live_server)(upstreams)
     server_b = await sync_to_async(live_server_factory)(upstreams)
     reply = "".join(f"w{i:03d} " for i in range(120))
     fake_anthropic.script(Script(text=reply, chunk_size=5, delay=0.01))
@@ -114,10 +122,10 @@ async def test_socket_joining_mid_stream_gets_the_whole_reply_exactly_once(
 
 
 async def test_turn_survives_the_socket_that_started_it(
-    alice: Any, upstreams: dict[str, str], live_server_factory: Any, fake_anthropic: Any
+    alice: Any, upstreams: dict[str, str], shared_live_server: Any, fake_anthropic: Any
 ) -> None:
     token = await sync_to_async(token_for)(alice)
-    server = await sync_to_async(live_server_factory)(upstreams)
+    server = await sync_to_async(shared_live_server)(upstreams)
     reply = "finished without anyone listening " * 5
     fake_anthropic.script(Script(text=reply, chunk_size=10, delay=0.02))
     client = await ChatClient.connect_url(server.ws_url, token)

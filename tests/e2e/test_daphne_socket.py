@@ -15,12 +15,12 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_daphne_socket_authenticates_with_bearer_and_rejects_without(
-    alice: Any, live_server_factory: Any
+    alice: Any, shared_live_server: Any
 ) -> None:
     from asgiref.sync import sync_to_async
 
     token = await sync_to_async(token_for)(alice)
-    server = await sync_to_async(live_server_factory)()
+    server = await sync_to_async(shared_live_server)()
 
     async with websockets.connect(
         server.ws_url, additional_headers={"Authorization": f"Bearer {token}"}
@@ -35,11 +35,11 @@ async def test_daphne_socket_authenticates_with_bearer_and_rejects_without(
     assert closed.value.rcvd.code == 4401
 
 
-async def test_token_endpoint_over_real_http(alice: Any, live_server_factory: Any) -> None:
+async def test_token_endpoint_over_real_http(alice: Any, shared_live_server: Any) -> None:
     import httpx
     from asgiref.sync import sync_to_async
 
-    server = await sync_to_async(live_server_factory)()
+    server = await sync_to_async(shared_live_server)()
     async with httpx.AsyncClient(base_url=server.http_url) as client:
         issued = await client.post(
             "/api/auth/token", json={"username": "alice", "password": "alice-Secret-pw-1"}
@@ -52,14 +52,14 @@ async def test_token_endpoint_over_real_http(alice: Any, live_server_factory: An
 
 
 async def test_an_oversized_frame_gets_too_large_and_the_socket_stays_open(
-    alice: Any, live_server_factory: Any
+    alice: Any, shared_live_server: Any
 ) -> None:
     """Over MOSAIC_MAX_MESSAGE_BYTES (256 KB) but under the hard limit (1 MiB): an error frame
     that names the real limit, and the socket goes on."""
     from asgiref.sync import sync_to_async
 
     token = await sync_to_async(token_for)(alice)
-    server = await sync_to_async(live_server_factory)()
+    server = await sync_to_async(shared_live_server)()
     frame = json.dumps({"type": "message:send", "content": "x" * 600_000, "client_id": "big"})
     async with websockets.connect(
         server.ws_url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=None
@@ -74,12 +74,12 @@ async def test_an_oversized_frame_gets_too_large_and_the_socket_stays_open(
 
 
 async def test_a_frame_over_the_hard_limit_closes_with_1009_and_a_reason(
-    alice: Any, live_server_factory: Any
+    alice: Any, shared_live_server: Any
 ) -> None:
     from asgiref.sync import sync_to_async
 
     token = await sync_to_async(token_for)(alice)
-    server = await sync_to_async(live_server_factory)()
+    server = await sync_to_async(shared_live_server)()
     frame = json.dumps({"type": "message:send", "content": "x" * 2_000_000, "client_id": "huge"})
     async with websockets.connect(
         server.ws_url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=None

@@ -59,6 +59,17 @@ def start_server(upstreams: dict[str, str], live_server_factory: Any) -> Any:
 
 
 @pytest.fixture
+def start_shared_server(upstreams: dict[str, str], shared_live_server: Any) -> Any:
+    """``start_server()`` for a test that neither stops nor kills its server and needs no
+    settings of its own: the module's tests share one daphne (``shared_live_server``)."""
+
+    async def start() -> Any:
+        return await sync_to_async(shared_live_server)({**upstreams, **FAST})
+
+    return start
+
+
+@pytest.fixture
 def connect(alice: Any) -> Any:
     async def connect(server: Any) -> ChatClient:
         token = await sync_to_async(token_for)(alice)

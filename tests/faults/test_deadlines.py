@@ -31,10 +31,10 @@ def stored(message_id: str) -> Message:
 
 
 async def test_a_silent_upstream_fails_over_once_the_first_token_deadline_passes(
-    start_server: Any, connect: Any, fake_anthropic: Any
+    start_shared_server: Any, connect: Any, fake_anthropic: Any
 ) -> None:
     fake_anthropic.script(Script(fault=Fault("stall", seconds=60)), Script(text="Sonnet here."))
-    client = await connect(await start_server())
+    client = await connect(await start_shared_server())
     await client.open()
     frames = await client.say(COMPLEX_CODING)
     assert [r.json["model"] for r in fake_anthropic.chat_requests()] == [
@@ -49,10 +49,10 @@ async def test_a_silent_upstream_fails_over_once_the_first_token_deadline_passes
 
 
 async def test_keep_alives_without_a_token_end_a_pinned_turn_and_free_the_conversation(
-    start_server: Any, connect: Any, fake_anthropic: Any
+    start_shared_server: Any, connect: Any, fake_anthropic: Any
 ) -> None:
     fake_anthropic.script(Script(fault=PINGS_FOR_A_MINUTE), Script(text="Back again."))
-    client = await connect(await start_server())
+    client = await connect(await start_shared_server())
     await client.open(model=SONNET)
     frames = await client.say("hello?")
     (error,) = of_type(frames, "error")
@@ -68,14 +68,14 @@ async def test_keep_alives_without_a_token_end_a_pinned_turn_and_free_the_conver
 
 
 async def test_a_reply_that_stalls_mid_stream_ends_failed_with_its_text_kept(
-    start_server: Any, connect: Any, fake_anthropic: Any
+    start_shared_server: Any, connect: Any, fake_anthropic: Any
 ) -> None:
     # message_start, content_block_start, ping, the first delta; then only keep-alives.
     stall_after_first_delta = Fault("trickle", after_chunks=4, seconds=60, interval=0.3)
     fake_anthropic.script(
         Script(text="First part. Second part.", chunk_size=12, fault=stall_after_first_delta)
     )
-    client = await connect(await start_server())
+    client = await connect(await start_shared_server())
     await client.open(model=SONNET)
     frames = await client.say("tell me")
     assert text_of(frames) == "First part. "
@@ -110,10 +110,10 @@ async def test_a_turn_that_runs_past_the_overall_deadline_ends_failed(
 
 
 async def test_a_pinned_model_failure_names_a_stored_failed_message(
-    start_server: Any, connect: Any, fake_anthropic: Any
+    start_shared_server: Any, connect: Any, fake_anthropic: Any
 ) -> None:
     fake_anthropic.script(Script(fault=Fault("status", status=503)))
-    client = await connect(await start_server())
+    client = await connect(await start_shared_server())
     await client.open(model=SONNET)
     frames = await client.say("hello")
     (error,) = of_type(frames, "error")

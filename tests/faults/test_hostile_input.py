@@ -27,10 +27,10 @@ def deeply_nested(levels: int) -> str:
 
 @pytest.mark.e2e
 async def test_hostile_frames_get_invalid_frame_and_the_socket_keeps_working(
-    alice: Any, live_server_factory: Any
+    alice: Any, shared_live_server: Any
 ) -> None:
     token = await sync_to_async(token_for)(alice)
-    server = await sync_to_async(live_server_factory)()
+    server = await sync_to_async(shared_live_server)()
     async with websockets.connect(
         server.ws_url, additional_headers={"Authorization": f"Bearer {token}"}
     ) as ws:
@@ -81,10 +81,10 @@ def test_hostile_rest_bodies_are_a_400(alice: Any, alice_api: APIClient, body: s
 
 @pytest.mark.e2e
 async def test_hostile_rest_body_over_real_http_is_a_400(
-    alice: Any, live_server_factory: Any
+    alice: Any, shared_live_server: Any
 ) -> None:
     token = await sync_to_async(token_for)(alice)
-    server = await sync_to_async(live_server_factory)()
+    server = await sync_to_async(shared_live_server)()
     async with httpx.AsyncClient(base_url=server.http_url) as client:
         response = await client.post(
             "/api/conversations",

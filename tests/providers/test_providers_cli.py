@@ -37,14 +37,17 @@ def write_client_config(path: Path, server: str, token: str) -> None:
 @pytest.fixture
 def start_server(
     live_server_factory: Any,
+    shared_live_server: Any,
     live_env: dict[str, str],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Callable[..., LiveProcess]:
-    """Start daphne with extra environment; log alice in against it."""
+    """Start daphne with extra environment; log alice in against it. Without extra environment
+    the module's tests share one daphne (``shared_live_server``)."""
 
     def start(**extra: str) -> LiveProcess:
-        live: LiveProcess = live_server_factory(env={**live_env, **extra})
+        factory = live_server_factory if extra else shared_live_server
+        live: LiveProcess = factory({**live_env, **extra})
         alice = make_user("alice")
         config = tmp_path / "client.json"
         write_client_config(config, live.http_url, token_for(alice))

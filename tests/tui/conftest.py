@@ -7,7 +7,7 @@ answers and records the request (model, system prompt, history) for the test to 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
-from tests.conftest import token_for
-from tests.live import LiveProcess, start_daphne
+from tests.conftest import shared_daphnes, token_for
+from tests.live import LiveProcess, SharedDaphnes, start_daphne
 
 
 @dataclass
@@ -28,6 +28,8 @@ class ChatServer:
     env: dict[str, str]
     tmp_path: Path
     started: list[LiveProcess]
+    # Shared with the module's other tests (``chat_server``): never stopped by a test.
+    shared: bool = False
 
     @property
     def url(self) -> str:
@@ -37,6 +39,7 @@ class ChatServer:
         """Stop daphne and start a new one on the same port (the client must reconnect)."""
         import time
 
+        assert not self.shared, "a test that restarts its server asks for own_chat_server"
         port = self.live.port
         self.live.stop()
         time.sleep(down_for)
@@ -44,6 +47,7 @@ class ChatServer:
         self.started.append(self.live)
 
     def stop(self) -> None:
+        assert not self.shared, "a test that stops its server asks for own_chat_server"
         self.live.stop()
 
 
@@ -65,11 +69,39 @@ def seed_system_rows() -> None:
             seed(apps, SimpleNamespace(connection=connection))
 
 
+@pytest.fixture(scope="package")
+def _shared_daphnes(
+    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SharedDaphnes]:
+    """Every module here runs the same daphne (providers on the fakes): one for the package."""
+    yield from shared_daphnes(tmp_path_factory)
+
+
 @pytest.fixture
 def chat_server(
+    alice: Any, upstreams: dict[str, str], shared_live_server: Any, tmp_path: Path
+) -> ChatServer:
+    """A daphne on the test database, every provider pointed at its fake; alice's token.
+
+    The daphne is shared by the package's tests (``shared_live_server``); a test that stops or
+    restarts it, or leaves a reply running, asks for ``own_chat_server``."""
+    seed_system_rows()
+    live = shared_live_server(upstreams)
+    return ChatServer(
+        live=live,
+        token=token_for(alice),
+        env=upstreams,
+        tmp_path=tmp_path,
+        started=[live],
+        shared=True,
+    )
+
+
+@pytest.fixture
+def own_chat_server(
     alice: Any, upstreams: dict[str, str], transactional_db: None, tmp_path: Path
-) -> Any:
-    """A daphne on the test database, every provider pointed at its fake; alice's token."""
+) -> Iterator[ChatServer]:
+    """Like ``chat_server``, with a daphne of this test's own, stopped after it."""
     seed_system_rows()
     started: list[LiveProcess] = []
     server = ChatServer(

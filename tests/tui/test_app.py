@@ -343,10 +343,11 @@ async def test_ctrl_c_quits_when_nothing_runs(chat_server: ChatServer) -> None:
 
 
 async def test_ctrl_c_twice_quits_even_while_a_reply_runs(
-    chat_server: ChatServer, fake_anthropic: Any
+    own_chat_server: ChatServer, fake_anthropic: Any
 ) -> None:
+    # A server of its own: the reply goes on after the app quits, and stops with the server.
     fake_anthropic.script(Script(text="word " * 200, chunk_size=5, delay=0.1))
-    async with chat(chat_server, model=PINNED) as (app, pilot):
+    async with chat(own_chat_server, model=PINNED) as (app, pilot):
         await say(app, pilot, "tell me a long story")
         await eventually(lambda: bool(app.log_view.query(AssistantMessage)), what="the reply")
         await pilot.press("ctrl+c", "ctrl+c")
@@ -358,13 +359,13 @@ async def test_ctrl_c_twice_quits_even_while_a_reply_runs(
 
 
 async def test_chat_reconnects_after_the_server_restarts_and_goes_on(
-    chat_server: ChatServer, fake_anthropic: Any
+    own_chat_server: ChatServer, fake_anthropic: Any
 ) -> None:
-    async with chat(chat_server, model=PINNED) as (app, pilot):
+    async with chat(own_chat_server, model=PINNED) as (app, pilot):
         await say(app, pilot, "hello")
         await reply_done(app, 1)
         conversation_id = app.shown_conversation
-        await in_thread(chat_server.restart, down_for=1.0)
+        await in_thread(own_chat_server.restart, down_for=1.0)
         await eventually(
             lambda: any("Reconnected." in n for n in lines(app, "note")),
             within=30,

@@ -239,17 +239,17 @@ async def test_dropped_socket_mid_reply_reconnects_and_gets_the_rest_without_rep
 
 @pytest.mark.e2e
 async def test_message_sent_while_the_server_is_down_is_delivered_once_after_restart(
-    chat_server: ChatServer, fake_anthropic: Any, client_factory: Any
+    own_chat_server: ChatServer, fake_anthropic: Any, client_factory: Any
 ) -> None:
-    client = client_factory(chat_server, model=PINNED)
+    client = client_factory(own_chat_server, model=PINNED)
     await client.wait_ready()
     conversation_id = client.conversation_id
-    await in_thread(chat_server.stop)
+    await in_thread(own_chat_server.stop)
     await collect_until(client, Disconnected)
     client_id = await client.send_message("are you back?")
     assert client.pending[client_id].acked is False
 
-    await in_thread(chat_server.restart)
+    await in_thread(own_chat_server.restart)
     events = await collect_until(client, MessageDone, within=30)
     history = next(e for e in events if isinstance(e, ConversationHistory))
     assert history.reopened

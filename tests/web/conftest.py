@@ -116,7 +116,7 @@ def _start_web_daphne(
         return start_daphne(tmp_path_factory.mktemp("web"), env, wait=SERVER_START_SECONDS)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def live_web(
     collected_static: None,
     django_db_setup: None,
@@ -124,9 +124,9 @@ def live_web(
     tmp_path_factory: pytest.TempPathFactory,
     _fake_anthropic_server: Any,
 ) -> Iterator[LiveProcess]:
-    """One daphne per module on the test database (each test still gets empty tables and a
-    reset fake), with Anthropic as its one provider, the fake upstream: routes are then the
-    same on every machine. Starting daphne costs seconds; a test module shares one."""
+    """One daphne for the browser and socket tests on the test database (each test still gets
+    empty tables and a reset fake), with Anthropic as its one provider, the fake upstream: routes
+    are then the same on every machine. Starting daphne costs seconds; the package shares one."""
     server = _start_web_daphne(tmp_path_factory, django_db_blocker, _fake_anthropic_server)
     yield server
     server.stop()
