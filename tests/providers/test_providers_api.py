@@ -11,6 +11,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from mosaic.fakes.anthropic import FakeAnthropic
+from providers.adapters import anthropic as anthropic_adapter
 from providers.models import ProviderCredential
 from tests.live import free_port
 
@@ -225,9 +226,11 @@ def test_users_cannot_point_a_base_url_at_private_or_loopback_addresses(
 
 @pytest.mark.usefixtures("loopback_allowed")
 def test_closed_open_and_http_ports_give_one_answer_through_a_users_base_url(
-    alice_api: APIClient, fake_anthropic: FakeAnthropic
+    alice_api: APIClient, fake_anthropic: FakeAnthropic, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A closed port, a port that speaks no HTTP, and an HTTP server that is no provider."""
+    # The silent port answers nothing: the check ends at its timeout (10 s), shortened here.
+    monkeypatch.setattr(anthropic_adapter, "HEALTH_TIMEOUT", 2.0)
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen()
