@@ -109,7 +109,7 @@ async def post_message(chat: ChatSession, post: ch.PostMessage) -> None:
     if chat.conversation_id is None:
         await handle_user_message(chat, post)  # refuses it: no conversation is open
         return
-    slot = await limits.admit_turn(chat.user, chat.conversation_id)
+    slot = await limits.admit_turn(chat.user)
     before = chat.turn_task
     try:
         await handle_user_message(chat, post)

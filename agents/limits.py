@@ -103,9 +103,8 @@ def _refusal(verdict: str, limits: TurnLimits, now: float) -> RateLimited:
 class TurnSlot:
     """An admitted turn's claim on one of the user's running slots."""
 
-    def __init__(self, user: User, conversation_id: uuid.UUID | None, member: str) -> None:
+    def __init__(self, user: User, member: str) -> None:
         self.user = user
-        self.conversation_id = conversation_id
         self.member = member
 
     @property
@@ -140,7 +139,7 @@ class TurnSlot:
             await client.expire(key, DAY_SECONDS + 3600)
 
 
-async def admit_turn(user: User, conversation_id: uuid.UUID | None) -> TurnSlot:
+async def admit_turn(user: User) -> TurnSlot:
     """Admit one more turn for ``user`` or raise ``RateLimited`` saying when to try again."""
     limits = await database_sync_to_async(turn_limits_for)(user=user)
     member = uuid.uuid4().hex
@@ -158,4 +157,4 @@ async def admit_turn(user: User, conversation_id: uuid.UUID | None) -> TurnSlot:
     )
     if verdict != "ok":
         raise _refusal(str(verdict), limits, now)
-    return TurnSlot(user, conversation_id, member)
+    return TurnSlot(user, member)
