@@ -16,8 +16,10 @@ Shaped by what it costs at a million messages (docs/performance.md):
   whether older matches remain.
 - Prefixes (``kube*``) need ``MIN_PREFIX`` characters, so that a two-letter prefix cannot
   select most of the table; they run inside the same window. The GIN index matches a prefix
-  against every user's words, so a prefix query first walks the user's newest ``WALK_ROWS``
-  rows and asks the index (fewer, wider stretches) only if they hold too few matches.
+  against every user's words, so beside whole words (``connection poo*``, as typed) the index
+  is asked for the whole words and the prefix checked on their rows; a query of prefixes alone
+  first walks the user's newest ``WALK_ROWS`` rows and asks the index (fewer, wider
+  stretches) only if they hold too few matches.
 
 The query text goes to ``websearch_to_tsquery``, which accepts any string (quotes, ``-``,
 ``or``) without syntax errors. A prefix is swapped for a placeholder word before that and put
@@ -47,6 +49,7 @@ MARK_START, MARK_STOP = "\x02", "\x03"
 # A word of letters or digits directly followed by "*" (not part of a longer word).
 _PREFIX = re.compile(r"(?<![^\W_])([^\W_]+)\*")
 _LAST_WORD = re.compile(r"(?<![^\W_])([^\W_]+)$")
+_PLAIN_WORD = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,22 @@ class ParsedQuery:
             params[f"q_ph{index}"] = placeholder
             params[f"q_p{index}"] = f"{prefix}:*"
         return expression, params
+
+    def words_tsquery_sql(self) -> tuple[str, dict[str, Any]] | None:
+        """When every prefix is a required term beside at least one whole word (``connection
+        poo*``, what typing produces), the whole words alone, for the index to find candidates
+        by; the full query then checks each candidate. None for any other query (``or``, ``-``,
+        quotes or punctuation: the prefix may not be required there)."""
+        if not self.prefixes:
+            return None
+        placeholders = {placeholder for placeholder, _ in self.prefixes}
+        tokens = self.text.split()
+        if not all(_PLAIN_WORD.fullmatch(t) and t.lower() != "or" for t in tokens):
+            return None
+        words = [t for t in tokens if t not in placeholders]
+        if not words:
+            return None
+        return "websearch_to_tsquery('english', %(q_words)s)", {"q_words": " ".join(words)}
 
 
 def parse_query(query: str, *, as_you_type: bool = False) -> ParsedQuery:
@@ -219,7 +238,7 @@ def scopes(owner_id: int, cursor: SearchCursor, *, levels: tuple[int, ...]) -> l
 _MATCHES = """
     FROM conversations_message
     WHERE role IN ('user', 'assistant') AND owner_id + 0 = %(owner)s
-      AND {vector} @@ ({query} && {scope}) AND numnode({query}) > 0 {bound}
+      AND {vector} @@ ({index_query} && {scope}) AND numnode({query}) > 0 {check} {bound}
 """
 # A prefix query first walks the user's newest WALK_ROWS searchable rows (a btree, newest first)
 # and keeps the window from them if they hold a full window of matches or are the user's whole
@@ -292,13 +311,34 @@ def search_sql(
     elif cursor.after is not None:
         bound, direction = "AND (created_at, id) > (%(bound_at)s, %(bound_id)s)", "ASC"
         params.update(bound_at=cursor.after[0], bound_id=cursor.after[1])
-    stretches = scopes(owner_id, cursor, levels=PREFIX_LEVELS if parsed.prefixes else WORD_LEVELS)
+    index_query, check = query, ""
+    words = parsed.words_tsquery_sql()
+    if words is not None:
+        # `connection poo*`: the index finds the user's rows with `connection` as it would for
+        # a word search, and each is checked against the prefix, instead of the index matching
+        # `poo*` against every user's words. Only stop words beside the prefix: the prefix
+        # goes to the index after all.
+        index_query = f"(CASE WHEN numnode({words[0]}) > 0 THEN {words[0]} ELSE {query} END)"
+        check = f"AND search_vector @@ {query}"
+        params.update(words[1])
+    # A prefix in the index matches every user's words at each try: fewer, wider tries, and
+    # the walk of the newest rows first.
+    prefix_in_index = bool(parsed.prefixes) and words is None
+    levels = PREFIX_LEVELS if prefix_in_index else WORD_LEVELS
+    stretches = scopes(owner_id, cursor, levels=levels)
 
     def matches(index: str) -> str:
         scope = f"(%(scopes)s::tsquery[])[{index} + 1]"
-        return _MATCHES.format(vector=SCOPED_VECTOR, query=query, scope=scope, bound=bound)
+        return _MATCHES.format(
+            vector=SCOPED_VECTOR,
+            index_query=index_query,
+            query=query,
+            check=check,
+            scope=scope,
+            bound=bound,
+        )
 
-    walk = bool(parsed.prefixes)
+    walk = prefix_in_index
     sql = _SQL.format(
         walk=_WALK.format(bound=bound, direction=direction, query=query) if walk else "",
         probe_first=matches("0"),

@@ -214,6 +214,66 @@ def test_as_you_type_reads_the_unfinished_last_word_as_a_prefix(
     assert search(alice_api, "deploying ku", as_you_type="true")["count"] == 0
 
 
+def test_a_typed_prefix_beside_whole_words_is_checked_on_their_matches(
+    alice: Any, alice_api: APIClient, bob: Any
+) -> None:
+    conversation_with(alice, "the connection pool is full", title="pool")
+    conversation_with(alice, "a connection to the poodle club", title="poodle")
+    conversation_with(alice, "one connection, no more", title="connection only")
+    conversation_with(alice, "the pool is cold", title="pool only")
+    conversation_with(bob, "connection pool of bob", title="bob's")
+    typed = search(alice_api, "connection poo", as_you_type="true")
+    assert sorted(r["conversation_title"] for r in typed["results"]) == ["poodle", "pool"]
+    assert any("<mark>pool</mark>" in s for s in snippets(typed))
+    # Only stop words beside the prefix: the prefix alone decides.
+    alone = search(alice_api, "the poo", as_you_type="true")
+    assert sorted(r["conversation_title"] for r in alone["results"]) == [
+        "poodle",
+        "pool",
+        "pool only",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("connection poo*", "connection"),
+        ("big connection poo* kube*", "big connection"),
+        ("poo*", None),  # no whole word to search by
+        ("connection or poo*", None),  # the prefix is not required
+        ("connection -poo*", None),
+        ('"connection poo*"', None),
+        ("node.js poo*", None),  # punctuation: leave it to websearch_to_tsquery
+    ],
+)
+def test_the_index_searches_by_whole_words_only_when_every_prefix_is_required(
+    query: str, words: str | None
+) -> None:
+    found = parse_query(query).words_tsquery_sql()
+    assert (found[1]["q_words"] if found else None) == words
+
+
+def test_a_typed_prefix_beside_a_word_keeps_the_prefix_out_of_the_index(alice: Any) -> None:
+    conversation_with(alice, "connection pool")
+    sql, params = search_sql(
+        parse_query("connection poo", as_you_type=True),
+        owner_id=alice.pk,
+        cursor=SearchCursor(),
+        window=10,
+        page_size=5,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("DROP INDEX message_search_recent")  # as above: price the walk out
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    # The scoped index's conditions (the word and the stretch), not the other indexes' lookups.
+    conditions = [line for line in plan.splitlines() if "Index Cond" in line and "@@" in line]
+    assert conditions, plan
+    assert all("connect" in line and "poo" not in line for line in conditions), plan
+    assert "poo'':*" in plan  # checked on each candidate (quotes doubled in the plan)
+
+
 # --- the ranking window and paging -------------------------------------------------------------
 
 
