@@ -185,6 +185,8 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "mosaic",
+        # One pool per process, not one per thread and async context (core/cache.py).
+        "OPTIONS": {"pool_class": "core.cache.SharedConnectionPool"},
     }
 }
 
