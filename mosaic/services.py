@@ -85,6 +85,45 @@ def postgres_socket_dir(state_dir: Path) -> Path:
     return _short_dir(pgdata, "pg")
 
 
+# The embedded server's memory, in the file postgresql.conf includes (rewritten at each start).
+POSTGRES_CONFIG = "mosaic.conf"
+_MB = 2**20
+
+
+def postgres_memory_settings(ram_bytes: int | None = None) -> dict[str, str]:
+    """``shared_buffers``: a quarter of the machine's memory (PostgreSQL's own advice for a
+    server of its own), at least PostgreSQL's default 128 MB and at most 8 GB; at a million
+    memories a user's rows and the vector index stay in PostgreSQL's cache rather than being
+    read again from the kernel's at every search (docs/performance.md, Memory).
+    ``MOSAIC_POSTGRES_SHARED_BUFFERS`` (e.g. ``2GB``) sets it instead. ``effective_cache_size``
+    tells the planner about the kernel's cache: half the memory."""
+    if ram_bytes is None:
+        ram_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    ram_mb = ram_bytes // _MB
+    shared = os.environ.get("MOSAIC_POSTGRES_SHARED_BUFFERS") or (
+        f"{min(8192, max(128, ram_mb // 4))}MB"
+    )
+    return {"shared_buffers": shared, "effective_cache_size": f"{max(512, ram_mb // 2)}MB"}
+
+
+def _configure_postgres(pgdata: Path) -> None:
+    """Write ``mosaic.conf`` and make ``postgresql.conf`` include it (once). A server already
+    running takes the new values at its next start."""
+    values = postgres_memory_settings()
+    lines = ["# Written by mosaic at each start (mosaic/services.py); edits are overwritten."]
+    lines += [f"{name} = '{value}'" for name, value in values.items()]
+    config = pgdata / POSTGRES_CONFIG
+    config.write_text("\n".join(lines) + "\n")
+    owner = pgdata.stat()
+    if os.geteuid() == 0 and owner.st_uid != 0:  # as root, pgserver runs PostgreSQL as its user
+        os.chown(config, owner.st_uid, owner.st_gid)
+    main = pgdata / "postgresql.conf"
+    include = f"include_if_exists = '{POSTGRES_CONFIG}'"
+    text = main.read_text()
+    if include not in text:
+        main.write_text(text.rstrip("\n") + f"\n{include}\n")
+
+
 def redis_socket_path(state_dir: Path) -> Path:
     return _short_dir(state_dir / "redis", "redis") / "redis.sock"
 
@@ -161,7 +200,10 @@ class EmbeddedServices:
         self._pg_was_running = info is not None and info.is_running()
         try:
             # cleanup_mode=None: we decide when to stop (only if we started it), not atexit.
-            server = get_server(pgdata, cleanup_mode=None)
+            server = get_server(pgdata, cleanup_mode=None, start=False)
+            server.ensure_pgdata_inited()
+            _configure_postgres(pgdata)
+            server.start()
         except Exception as exc:
             log = pgdata / "log"
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
