@@ -280,19 +280,25 @@ def run_queries(
 
 
 def measure_layout(
-    layout: str, rows: int, users: list[int], queries_per_class: int, bases: Any
-) -> dict[str, Any]:
+    layout: str, rows: int, users: list[int], queries_per_class: int, bases: Any,
+    *, ef_sweep: list[int], reuse: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    from django.test import override_settings
+
     from memory.search import nearest
 
-    data = Data(seed=1, bases=bases)
-    row_owners = owners(layout, rows, users)
-    print(f"[{layout}] loading {rows:,} rows over {len(users)} users …", file=sys.stderr)
-    load_s = load(data, row_owners)
-    print(f"[{layout}] loaded in {load_s:.0f} s; building the HNSW index …", file=sys.stderr)
     result: dict[str, Any] = {"layout": layout, "rows": rows, "users": len(users)}
-    result["load_s"] = round(load_s, 1)
-    result.update(build_index())
-    print(f"[{layout}] index: {result}", file=sys.stderr)
+    if reuse:
+        print(f"[{layout}] measuring the rows a --keep run left", file=sys.stderr)
+    else:
+        data = Data(seed=1, bases=bases)
+        row_owners = owners(layout, rows, users)
+        print(f"[{layout}] loading {rows:,} rows over {len(users)} users …", file=sys.stderr)
+        load_s = load(data, row_owners)
+        print(f"[{layout}] loaded in {load_s:.0f} s; building the HNSW index …", file=sys.stderr)
+        result["load_s"] = round(load_s, 1)
+        result.update(build_index())
+        print(f"[{layout}] index: {result}", file=sys.stderr)
 
     query_data = Data(seed=2, bases=bases)
     classes: dict[str, list[int]] = {}
@@ -314,6 +320,8 @@ def measure_layout(
             return [r.insight.pk for r in outcome.results]
 
         truth = {i: ids(u, v, "exact") for i, (u, v) in enumerate(queries)}
+        for user_id, vector in queries:  # warm the caches on the index pages auto walks
+            ids(user_id, vector)
         chosen = {nearest(user_id=u, vector=v.tolist(), k=K).strategy for u, v in queries[:20]}
         figures = [
             run_queries(f"auto ({'/'.join(sorted(chosen))})", queries, ids, truth),
@@ -326,6 +334,10 @@ def measure_layout(
                 truth,
             ),
         ]
+        if "hnsw" in chosen:
+            for ef in ef_sweep:  # recall against cost of the walk, for the users it serves
+                with override_settings(MOSAIC_MEMORY_HNSW_EF_SEARCH=ef):
+                    figures.append(run_queries(f"auto, ef_search {ef}", queries, ids, truth))
         for line in figures:
             print(f"[{layout}] {name}: {line}", file=sys.stderr)
         result["classes"].append({"class": name, "figures": figures})
@@ -366,10 +378,25 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=1000, help="users of the uniform layout")
     parser.add_argument("--skewed-users", type=int, default=100)
-    parser.add_argument("--layout", choices=["uniform", "skewed", "both"], default="both")
+    parser.add_argument(
+        "--layout",
+        choices=["uniform", "skewed", "both", "none"],
+        default="both",
+        help="none: only the embedder",
+    )
     parser.add_argument("--queries", type=int, default=200, help="queries per class of user")
+    parser.add_argument(
+        "--ef-search",
+        default="40,80,160",
+        help="hnsw.ef_search values to measure for users served by the HNSW path",
+    )
     parser.add_argument("--skip-embedder", action="store_true")
     parser.add_argument("--keep", action="store_true", help="leave the rows in the table")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the rows and index a --keep run of one layout left (implies --keep)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
 
@@ -383,7 +410,9 @@ def main() -> int:
 
         results["exact_scan_rows"] = settings.MOSAIC_MEMORY_EXACT_SCAN_ROWS
         results["max_scan_tuples"] = settings.MOSAIC_MEMORY_HNSW_MAX_SCAN_TUPLES
-        layouts = ["uniform", "skewed"] if args.layout == "both" else [args.layout]
+        results["ef_search"] = settings.MOSAIC_MEMORY_HNSW_EF_SEARCH
+        layouts = {"both": ["uniform", "skewed"], "none": []}.get(args.layout, [args.layout])
+        ef_sweep = [int(ef) for ef in args.ef_search.split(",") if ef]
         from mosaic.local import state_dir
 
         bases = Data.embed_bases(state_dir() / "bench-memory-bases.npy")
@@ -392,10 +421,18 @@ def main() -> int:
             for layout in layouts:
                 count = args.users if layout == "uniform" else args.skewed_users
                 results["layouts"].append(
-                    measure_layout(layout, args.rows, users[:count], args.queries, bases)
+                    measure_layout(
+                        layout,
+                        args.rows,
+                        users[:count],
+                        args.queries,
+                        bases,
+                        ef_sweep=ef_sweep,
+                        reuse=args.reuse,
+                    )
                 )
         finally:
-            if not args.keep:
+            if not (args.keep or args.reuse):
                 with connection.cursor() as cursor:
                     cursor.execute("TRUNCATE memory_insight")
                     cursor.execute("VACUUM memory_insight")

@@ -157,6 +157,9 @@ def main() -> None:
             ANTHROPIC_BASE_URL=base_url,
             ANTHROPIC_API_KEY="bench",
             LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+            # One user sends every turn: the per-user limits (20 a minute) are not measured here.
+            MOSAIC_TURNS_PER_MINUTE="0",
+            MOSAIC_TOKENS_PER_DAY="0",
         )
         daphne = subprocess.Popen(
             [sys.executable, "-m", "mosaic.serve", "-b", "127.0.0.1", "-p", str(args.port),

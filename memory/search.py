@@ -91,7 +91,7 @@ def nearest(
         # enable_sort = off: the planner would otherwise pick the B-tree on user_id plus a sort
         # when it believes the user's rows are few; this path was chosen because they are not.
         cursor.execute(
-            f"SET LOCAL hnsw.ef_search = {max(40, 2 * int(k))}; SET LOCAL enable_sort = off"
+            f"SET LOCAL hnsw.ef_search = {ef_search(k)}; SET LOCAL enable_sort = off"
         )
         # First the plain scan: for a user with a large share of the table the ef_search
         # candidates already hold k of theirs, and this is the cheapest walk (bench_memory.py).
@@ -119,6 +119,11 @@ def nearest(
     # The scan bound stopped the walk short of k rows (a user with a tiny share of a huge
     # table): answer exactly rather than with too few.
     return SearchOutcome(_count_and_exact(condition, params, query, k, None)[1], "exact")
+
+
+def ef_search(k: int) -> int:
+    """The HNSW walk's candidate list: the configured size, and never fewer than 2k."""
+    return max(int(settings.MOSAIC_MEMORY_HNSW_EF_SEARCH), 2 * int(k))
 
 
 def _count_and_exact(

@@ -329,11 +329,14 @@ MOSAIC_MEMORY_DEDUP_THRESHOLD = env.env_float(
     "MOSAIC_MEMORY_DEDUP_THRESHOLD", 0.9, minimum=0.0, maximum=1.0
 )
 # Search reads every row of a user with at most this many insights (exact), else walks the
-# HNSW index with pgvector's iterative scan, bounded by MAX_SCAN_TUPLES candidates.
-MOSAIC_MEMORY_EXACT_SCAN_ROWS = env.env_int("MOSAIC_MEMORY_EXACT_SCAN_ROWS", 5000, minimum=0)
+# HNSW index (then pgvector's iterative scan, bounded by MAX_SCAN_TUPLES candidates).
+MOSAIC_MEMORY_EXACT_SCAN_ROWS = env.env_int("MOSAIC_MEMORY_EXACT_SCAN_ROWS", 10_000, minimum=0)
 MOSAIC_MEMORY_HNSW_MAX_SCAN_TUPLES = env.env_int(
     "MOSAIC_MEMORY_HNSW_MAX_SCAN_TUPLES", 20000, minimum=100
 )
+# Candidates the HNSW walk keeps (hnsw.ef_search; at least 2k): more is better recall for a
+# user with a large share of the table, at the cost of a longer walk (docs/performance.md).
+MOSAIC_MEMORY_HNSW_EF_SEARCH = env.env_int("MOSAIC_MEMORY_HNSW_EF_SEARCH", 400, minimum=10)
 # Decay: an unused insight's importance halves every HALF_LIFE_DAYS; below ARCHIVE_BELOW it is
 # archived (still listed and searchable, no longer offered to the model).
 MOSAIC_MEMORY_HALF_LIFE_DAYS = env.env_float("MOSAIC_MEMORY_HALF_LIFE_DAYS", 30.0, minimum=0.1)

@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from core.errors import InvalidInput
 from memory import selectors, services, space
 from memory.models import Insight
-from memory.search import nearest, vector_literal
+from memory.search import ef_search, nearest, vector_literal
 from tests.memory.conftest import random_unit
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("local_embeddings")]
@@ -193,3 +193,12 @@ def test_when_the_scan_bound_stops_the_walk_short_the_exact_scan_answers(
     outcome = nearest(user_id=rare.pk, vector=query, k=8)
     assert outcome.strategy == "exact"
     assert _ids(outcome) == _ids(nearest(user_id=rare.pk, vector=query, k=8, strategy="exact"))
+
+
+def test_the_hnsw_walk_keeps_the_configured_candidates_and_never_fewer_than_2k(
+    settings: Any,
+) -> None:
+    settings.MOSAIC_MEMORY_HNSW_EF_SEARCH = 400
+    assert (ef_search(10), ef_search(300)) == (400, 600)
+    settings.MOSAIC_MEMORY_HNSW_EF_SEARCH = 40
+    assert ef_search(10) == 40
