@@ -186,6 +186,7 @@ def test_when_the_scan_bound_stops_the_walk_short_the_exact_scan_answers(
     people = _population(rng)
     settings.MOSAIC_MEMORY_EXACT_SCAN_ROWS = 5  # the rare user's 8 rows go to the index …
     settings.MOSAIC_MEMORY_HNSW_MAX_SCAN_TUPLES = 1  # … which gives up long before 8 match
+    settings.MOSAIC_MEMORY_HNSW_EF_SEARCH = 16  # (the fewest it may keep for k = 8: 2k)
     query = random_unit(rng, SMALL_DIMS)
     rare = people["rare"]
     walked = nearest(user_id=rare.pk, vector=query, k=8, strategy="hnsw")
