@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from conversations import selectors
+from conversations.api import SearchResultOutput, search_result_json
 from conversations.models import Message
 from conversations.search import SearchCursor, parse_query, search_sql
 from tests.conversations.factories import conversation_with
@@ -415,3 +416,15 @@ def test_a_prefix_finds_the_same_window_by_walking_or_through_the_index(
     older = alice_api.get(first["next"]).json()
     assert [r["conversation_title"] for r in older["results"]] == ["one"]
     assert older["has_older"] is False
+
+
+def test_a_result_is_what_the_documented_serializer_makes_of_it(
+    alice: Any, alice_api: APIClient
+) -> None:
+    conversation_with(alice, "kumquat <b>jam</b> & kumquat pie", title="fruit")
+    page = selectors.conversation_search(user=alice, query="kumquat", page_size=10)
+    assert page.hits
+    for hit in page.hits:
+        assert search_result_json(hit) == SearchResultOutput(hit).data
+    body = search(alice_api, "kumquat")
+    assert body["results"] == [search_result_json(hit) for hit in page.hits]
