@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -90,15 +91,32 @@ POSTGRES_CONFIG = "mosaic.conf"
 _MB = 2**20
 
 
+# Where a container's memory limit is (cgroup v2, then v1): the machine's memory is not ours.
+_CGROUP_LIMITS = (
+    Path("/sys/fs/cgroup/memory.max"),
+    Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+)
+
+
+def machine_memory(limits: Sequence[Path] = _CGROUP_LIMITS) -> int:
+    """Bytes of memory this process may use: the physical memory, or a container's limit on
+    it when lower."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in limits:
+        with contextlib.suppress(OSError, ValueError):
+            memory = min(memory, int(path.read_text().strip()))  # "max" (no limit) is skipped
+    return memory
+
+
 def postgres_memory_settings(ram_bytes: int | None = None) -> dict[str, str]:
-    """``shared_buffers``: a quarter of the machine's memory (PostgreSQL's own advice for a
-    server of its own), at least PostgreSQL's default 128 MB and at most 8 GB; at a million
+    """``shared_buffers``: a quarter of the memory (``machine_memory``; PostgreSQL's own advice
+    for a server of its own), at least PostgreSQL's default 128 MB and at most 8 GB; at a million
     memories a user's rows and the vector index stay in PostgreSQL's cache rather than being
     read again from the kernel's at every search (docs/performance.md, Memory).
     ``MOSAIC_POSTGRES_SHARED_BUFFERS`` (e.g. ``2GB``) sets it instead. ``effective_cache_size``
     tells the planner about the kernel's cache: half the memory."""
     if ram_bytes is None:
-        ram_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        ram_bytes = machine_memory()
     ram_mb = ram_bytes // _MB
     shared = os.environ.get("MOSAIC_POSTGRES_SHARED_BUFFERS") or (
         f"{min(8192, max(128, ram_mb // 4))}MB"

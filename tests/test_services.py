@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from mosaic.services import POSTGRES_CONFIG, _configure_postgres, postgres_memory_settings
+from mosaic.services import (
+    POSTGRES_CONFIG,
+    _configure_postgres,
+    machine_memory,
+    postgres_memory_settings,
+)
 
 GB = 2**30
 
@@ -22,6 +27,15 @@ def test_shared_buffers_is_a_quarter_of_the_memory_within_bounds(
 ) -> None:
     monkeypatch.delenv("MOSAIC_POSTGRES_SHARED_BUFFERS", raising=False)
     assert postgres_memory_settings(ram)["shared_buffers"] == shared
+
+
+def test_a_container_limit_below_the_machine_memory_is_the_memory(tmp_path: Path) -> None:
+    unlimited, limited = tmp_path / "v2", tmp_path / "v1"
+    unlimited.write_text("max\n")
+    limited.write_text(f"{2 * GB}\n")
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert machine_memory([unlimited]) == physical  # "max": no limit
+    assert machine_memory([unlimited, limited, tmp_path / "missing"]) == min(physical, 2 * GB)
 
 
 def test_the_variable_sets_shared_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
