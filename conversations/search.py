@@ -227,11 +227,15 @@ def scopes(owner_id: int, cursor: SearchCursor, *, levels: tuple[int, ...]) -> l
     return result
 
 
-# One round trip. ``probe`` counts (up to the window) the matches in each stretch of history in
-# turn and stops at the first that fills the window; the window is then read from that stretch,
-# so a common word reads about a window's worth of rows however many messages it is in. The
-# window's rows are fetched once (MATERIALIZED) with only what ranking needs; the headline and
-# the conversation's title are computed for the page's rows alone. ``numnode(...) > 0`` is
+# One round trip. ``probe`` reads the newest matches (up to the window, ids only) of ever longer
+# stretches of history, the whole history last, and stops at the first that fills the window.
+# A stretch that found some matches but too few sets how far to widen: each level is ``growth``
+# times longer, so 5 matches where 201 are wanted skip ahead three levels (4**3 >= 201 / 5)
+# rather than ask the index of each level in between;
+# the window is that stretch's ids, so a common word reads about a window's worth of rows
+# however many messages it is in, and no stretch is asked of the index twice. The window's rows
+# are fetched once by id (MATERIALIZED) with only what ranking needs; the headline and the
+# conversation's title are computed for the page's rows alone. ``numnode(...) > 0`` is
 # false for a query without lexemes (only stop words), which would otherwise match every row.
 # ``owner_id + 0``: the owner is checked on each row, but the planner must not walk the
 # owner's rows through message_search_recent instead of asking the GIN index.
@@ -260,17 +264,24 @@ recent AS MATERIALIZED (
            OR (SELECT count(*) FROM recent) < %(walk)s AS yes
 ),"""
 _SQL = """
-WITH RECURSIVE {walk} probe (level, found) AS (
-    SELECT 0, (SELECT count(*) FROM (SELECT 1 {probe_first} LIMIT %(fetch)s) AS n) {probe_gate}
+WITH RECURSIVE {walk} probe (level, ids) AS (
+    SELECT 0, ARRAY(SELECT id {probe_first} ORDER BY created_at {direction}, id {direction}
+                    LIMIT %(fetch)s) {probe_gate}
   UNION ALL
-    SELECT level + 1, (SELECT count(*) FROM (SELECT 1 {probe_next} LIMIT %(fetch)s) AS n)
-    FROM probe WHERE found < %(fetch)s AND level + 1 < %(last)s
+    SELECT next.level, ARRAY(SELECT id {probe_next} ORDER BY created_at {direction}, id {direction}
+                             LIMIT %(fetch)s)
+    FROM probe, LATERAL (SELECT CASE WHEN cardinality(probe.ids) = 0 THEN probe.level + 1
+        ELSE least(%(last)s, probe.level + greatest(1, ceil(
+            ln(%(fetch)s::float8 / cardinality(probe.ids)) / ln(%(growth)s))::int)) END AS level
+    ) AS next
+    WHERE cardinality(probe.ids) < %(fetch)s AND probe.level < %(last)s
 ), chosen AS (
-    SELECT coalesce(min(level) FILTER (WHERE found >= %(fetch)s), %(last)s) AS level FROM probe
+    SELECT ids FROM probe ORDER BY level DESC LIMIT 1
 ), window_rows AS MATERIALIZED (
     {window_walk}
     (SELECT id, conversation_id, role, created_at, search_vector
-    {matches} {window_gate}
+    FROM conversations_message
+    WHERE id = ANY((SELECT ids FROM chosen)::uuid[]) AND owner_id = %(owner)s {window_gate}
     ORDER BY created_at {direction}, id {direction}
     LIMIT %(fetch)s)
 ), ranked AS (
@@ -343,11 +354,10 @@ def search_sql(
         walk=_WALK.format(bound=bound, direction=direction, query=query) if walk else "",
         probe_first=matches("0"),
         probe_gate="WHERE NOT (SELECT yes FROM walk_enough)" if walk else "",
-        probe_next=matches("probe.level + 1"),
+        probe_next=matches("next.level"),
         window_walk="SELECT * FROM walked WHERE (SELECT yes FROM walk_enough) UNION ALL"
         if walk
         else "",
-        matches=matches("(SELECT level FROM chosen)"),
         window_gate="AND NOT (SELECT yes FROM walk_enough)" if walk else "",
         query=query,
         direction=direction,
@@ -358,6 +368,7 @@ def search_sql(
         "scopes": stretches,
         "walk": WALK_ROWS,
         "last": len(stretches) - 1,
+        "growth": 4 ** (levels[1] - levels[0]),
         "fetch": window + 1,
         "window": window,
         "offset": cursor.offset,
