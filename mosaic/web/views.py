@@ -114,14 +114,18 @@ def _search_hit(hit: SearchHit) -> dict[str, Any]:
 
 @login_required
 def conversation_list(request: HttpRequest) -> HttpResponse:
-    """Your conversations, most recent first; with ``?q=`` the full-text search instead."""
+    """Your conversations, most recent first; with ``?q=`` the full-text search instead
+    (``&as_you_type=1``, as the search box sends while one types: the last word is a prefix)."""
     user = acting_user(request)
     query = request.GET.get("q", "").strip()
     context: dict[str, Any] = {"query": query}
     if query:
         try:
             page = conversation_selectors.conversation_search(
-                user=user, query=query, page_size=SEARCH_RESULTS
+                user=user,
+                query=query,
+                page_size=SEARCH_RESULTS,
+                as_you_type=request.GET.get("as_you_type") == "1",
             )
             context["results"] = [_search_hit(hit) for hit in page.hits]
         except InvalidInput as exc:
