@@ -90,9 +90,7 @@ def nearest(
     with transaction.atomic(), connection.cursor() as cursor:
         # enable_sort = off: the planner would otherwise pick the B-tree on user_id plus a sort
         # when it believes the user's rows are few; this path was chosen because they are not.
-        cursor.execute(
-            f"SET LOCAL hnsw.ef_search = {ef_search(k)}; SET LOCAL enable_sort = off"
-        )
+        cursor.execute(f"SET LOCAL hnsw.ef_search = {ef_search(k)}; SET LOCAL enable_sort = off")
         # First the plain scan: for a user with a large share of the table the ef_search
         # candidates already hold k of theirs, and this is the cheapest walk (bench_memory.py).
         sql = (
