@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.services import token_create
+from conversations.models import Message
+from routing import cache as route_cache
 from tests.live import LiveProcess, SharedDaphnes, start_celery_worker, start_daphne
 
 User = get_user_model()
@@ -26,10 +29,6 @@ pytest_plugins = ["tests.fakes.fixtures_anthropic_ollama", "tests.fakes.fixtures
 @pytest.fixture(autouse=True)
 def _isolated_cache() -> None:
     # The cache is the real Redis (a database of its own in tests); start every test empty.
-    from django.core.cache import cache
-
-    from routing import cache as route_cache
-
     cache.clear()
     route_cache.invalidate_local_cache()
 
@@ -94,9 +93,7 @@ def live_server_factory(transactional_db: None, tmp_path: Path) -> Iterator[Any]
 
 
 def shared_daphnes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedDaphnes]:
-    from routing.cache import REFRESH_SECONDS
-
-    shared = SharedDaphnes(tmp_path_factory.mktemp("shared-daphne"), REFRESH_SECONDS)
+    shared = SharedDaphnes(tmp_path_factory.mktemp("shared-daphne"), route_cache.REFRESH_SECONDS)
     yield shared
     shared.stop_all()
 
@@ -111,8 +108,6 @@ def _shared_daphnes(
 
 
 def _a_reply_is_streaming() -> bool:
-    from conversations.models import Message
-
     return Message.objects.filter(status=Message.Status.STREAMING).exists()
 
 
@@ -122,14 +117,11 @@ def shared_live_server(transactional_db: None, _shared_daphnes: SharedDaphnes) -
     (``_shared_daphnes``) and shared by its tests; ``SharedDaphnes`` (tests/live.py) says what
     keeps them apart. Only for tests that neither stop, restart nor kill the server, and leave
     no work running in it; the others use ``live_server_factory``."""
-    from django.core.cache import cache
-
-    from routing.cache import RULES_VERSION_KEY
 
     def acquire(env: dict[str, str] | None = None) -> LiveProcess:
         # This test's rules are new rows (the flush removed the last test's): a version the
         # process has not seen makes it load them once its routing cache expires (acquire waits).
-        cache.set(RULES_VERSION_KEY, time.time_ns(), timeout=None)
+        cache.set(route_cache.RULES_VERSION_KEY, time.time_ns(), timeout=None)
         return _shared_daphnes.acquire(env)
 
     yield acquire
