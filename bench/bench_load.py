@@ -32,6 +32,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MOSAIC_STATE_DIR", str(ROOT / "var" / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mosaic.settings")
 
+from bench_relay import LIMITS_OFF  # noqa: E402 - this folder is on the path of a script
+
 REPLY = "".join(f"token{i} " for i in range(60))  # 60 words streamed in 8-character chunks
 MODEL = "anthropic:claude-sonnet-4-6"
 
@@ -241,15 +243,7 @@ def main() -> None:
             # The per-user limits (agents/limits.py) would refuse a burst or a flood from one user
             # after 3 concurrent turns: measure the server's capacity, not the limits (--limits
             # keeps them, to see what a flooding user's refusals leave for the others).
-            **(
-                {}
-                if args.limits
-                else {
-                    "MOSAIC_TURNS_PER_MINUTE": "0",
-                    "MOSAIC_CONCURRENT_TURNS": "0",
-                    "MOSAIC_TOKENS_PER_DAY": "0",
-                }
-            ),
+            **({} if args.limits else LIMITS_OFF),
         )
         daphne = subprocess.Popen(
             [sys.executable, "-m", "mosaic.serve", "-b", "127.0.0.1", "-p", str(args.port),

@@ -29,7 +29,7 @@ os.environ.setdefault("MOSAIC_STATE_DIR", str(ROOT / "var" / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mosaic.settings")
 
 from bench_memory import OBJECTS, VERBS  # noqa: E402 - this folder is on the path of a script
-from bench_relay import MODEL, REPLY, pct  # noqa: E402
+from bench_relay import LIMITS_OFF, MODEL, REPLY, pct  # noqa: E402
 
 USERNAME = "bench-memory-turn"
 
@@ -157,9 +157,7 @@ def main() -> None:
             ANTHROPIC_BASE_URL=base_url,
             ANTHROPIC_API_KEY="bench",
             LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-            # One user sends every turn: the per-user limits (20 a minute) are not measured here.
-            MOSAIC_TURNS_PER_MINUTE="0",
-            MOSAIC_TOKENS_PER_DAY="0",
+            **LIMITS_OFF,
         )
         daphne = subprocess.Popen(
             [sys.executable, "-m", "mosaic.serve", "-b", "127.0.0.1", "-p", str(args.port),

@@ -31,6 +31,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mosaic.settings")
 
 REPLY = "".join(f"token{i} " for i in range(60))  # 60 words streamed in 8-character chunks
 MODEL = "claude-sonnet-4-6"
+# The per-user limits off (agents/limits.py): a benchmark's one user sends every turn, often
+# several at once, and is measuring the server, not the limits.
+LIMITS_OFF = {
+    "MOSAIC_TURNS_PER_MINUTE": "0",
+    "MOSAIC_CONCURRENT_TURNS": "0",
+    "MOSAIC_TOKENS_PER_DAY": "0",
+}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -193,9 +200,7 @@ def mosaic_with_fake(
             ANTHROPIC_BASE_URL=base_url,
             ANTHROPIC_API_KEY="bench",
             LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-            # One user sends every turn: measure the relay, not the per-user limits.
-            MOSAIC_TURNS_PER_MINUTE="0",
-            MOSAIC_CONCURRENT_TURNS="0",
+            **LIMITS_OFF,
         )
         daphne = subprocess.Popen(
             [
