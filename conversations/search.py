@@ -334,8 +334,8 @@ def search_sql(
         params.update(words[1])
     # A prefix in the index matches every user's words at each try: fewer, wider tries, and
     # the walk of the newest rows first.
-    prefix_in_index = bool(parsed.prefixes) and words is None
-    levels = PREFIX_LEVELS if prefix_in_index else WORD_LEVELS
+    walk = bool(parsed.prefixes) and words is None  # a prefix goes to the index
+    levels = PREFIX_LEVELS if walk else WORD_LEVELS
     stretches = scopes(owner_id, cursor, levels=levels)
 
     def matches(index: str) -> str:
@@ -349,7 +349,6 @@ def search_sql(
             bound=bound,
         )
 
-    walk = prefix_in_index
     sql = _SQL.format(
         walk=_WALK.format(bound=bound, direction=direction, query=query) if walk else "",
         probe_first=matches("0"),
