@@ -36,6 +36,7 @@ TABLE = Insight._meta.db_table
 _FIELDS = [f for f in Insight._meta.concrete_fields if f.name != "embedding"]
 FIELD_NAMES = [f.attname for f in _FIELDS]
 COLUMNS = ", ".join(f.column for f in _FIELDS)
+QUALIFIED = ", ".join(f"i.{f.column}" for f in _FIELDS)
 
 Strategy = Literal["exact", "hnsw"]
 
@@ -129,15 +130,21 @@ def _count_and_exact(
 ) -> tuple[int, list[ScoredInsight]]:
     """``(rows, results)``: the user's matching rows counted up to ``limit + 1`` (a bounded,
     index-only count), and, when there are at most ``limit`` of them (or ``limit`` is None),
-    the exact nearest ``k``. "+ 0" keeps the planner off the HNSW index: this ordering is
-    computed over the user's rows, not walked."""
+    the exact nearest ``k``.
+
+    The distances are computed from the covering index (``memory.space.COVERING_INDEX``: the
+    user's ids, filters and vectors on adjacent pages, an index-only scan) and only the ``k``
+    nearest rows are then read from the table; without the index (a model of more than
+    ``COVERING_MAX_DIMS`` dimensions) the same statement reads the user's rows from the table.
+    "+ 0" keeps the planner off the HNSW index: this ordering is computed, not walked."""
     bound = 2**62 if limit is None else limit
     sql = (
         f"WITH n AS (SELECT count(*) AS rows FROM (SELECT 1 FROM {TABLE} WHERE {condition} "  # noqa: S608
-        "LIMIT %s) AS mine) "
-        f"SELECT n.rows, r.* FROM n LEFT JOIN LATERAL (SELECT {COLUMNS}, "
-        f"embedding <=> %s::vector AS distance FROM {TABLE} WHERE {condition} AND n.rows <= %s "
-        "ORDER BY (embedding <=> %s::vector) + 0 LIMIT %s) AS r ON true"
+        "LIMIT %s) AS mine), "
+        f"nearest AS (SELECT id, embedding <=> %s::vector AS distance FROM {TABLE}, n "
+        f"WHERE {condition} AND n.rows <= %s ORDER BY (embedding <=> %s::vector) + 0 LIMIT %s) "
+        f"SELECT n.rows, r.* FROM n LEFT JOIN LATERAL (SELECT {QUALIFIED}, nearest.distance "
+        f"FROM nearest JOIN {TABLE} AS i ON i.id = nearest.id) AS r ON true ORDER BY r.distance"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, bound + 1, query, *params, bound, query, k])

@@ -5,11 +5,12 @@
 
 - **An empty store adopts the configured model.** The first insight saved on an installation with
   no insights sets the column to the configured model's size (one ``ALTER TABLE`` on an empty
-  table, which also rebuilds the HNSW index) and records the model in ``EmbeddingSpace``.
+  table, which also rebuilds the HNSW index; the covering index ``COVERING_INDEX`` is kept or
+  dropped by the new size) and records the model in ``EmbeddingSpace``.
 - **A store with insights is re-embedded** by ``manage.py reembed``: it adds a shadow column
   ``embedding_next`` of the new size, fills it in batches (each committed, so an interrupted run
-  resumes where it stopped), builds its HNSW index, then swaps column and index in one short
-  transaction. Until the swap, search keeps using the old vectors.
+  resumes where it stopped), builds its HNSW index (and its covering index when the size fits),
+  then swaps column and indexes in one short transaction. Until the swap, search keeps using the old vectors.
 
 Anything else that would put a vector of another model into the column is refused with an error
 that says to run ``reembed``: vectors of two models are never compared, even when their sizes
@@ -37,6 +38,14 @@ SHADOW = "embedding_next"
 SHADOW_INDEX = "insight_embedding_next_hnsw"
 # pgvector's HNSW index takes vectors of at most 2,000 dimensions.
 MAX_INDEXED_DIMS = 2000
+# Each user's ids, filters and vectors side by side in one B-tree: the exact search
+# (memory/search.py) computes a user's distances from a few hundred adjacent index pages instead
+# of from as many scattered table pages as the user has rows. A B-tree entry holds at most 2,704
+# bytes; a vector of 512 dimensions takes 2,056 of them, so a larger model (nomic-embed-text's
+# 768) goes without this index and the exact search reads the table.
+COVERING_INDEX = "insight_user_vectors"
+SHADOW_COVERING_INDEX = "insight_user_vectors_next"
+COVERING_MAX_DIMS = 512
 
 
 @dataclass(frozen=True)
@@ -50,16 +59,33 @@ def hnsw_index() -> HnswIndex:
     return index
 
 
-def column_dims() -> int | None:
-    """The size the database gives ``Insight.embedding`` (None: no size)."""
+def column_dims(column: str = "embedding") -> int | None:
+    """The size the database gives ``Insight.embedding`` (or the shadow column; None: no size
+    or no such column)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT atttypmod FROM pg_attribute "
-            "WHERE attrelid = %s::regclass AND attname = 'embedding' AND NOT attisdropped",
-            [TABLE],
+            "WHERE attrelid = %s::regclass AND attname = %s AND NOT attisdropped",
+            [TABLE, column],
         )
         row = cursor.fetchone()
     return int(row[0]) if row and row[0] > 0 else None
+
+
+def covering_index_sql(column: str, name: str, *, concurrently: bool = False) -> str:
+    """The covering index of ``column`` (see ``COVERING_INDEX``)."""
+    how = "CONCURRENTLY " if concurrently else ""
+    return (
+        f"CREATE INDEX {how}IF NOT EXISTS {name} ON {TABLE} (user_id) "
+        f"INCLUDE (id, category, tier, {column})"
+    )
+
+
+def has_index(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [name])
+        row = cursor.fetchone()
+    return bool(row and row[0] is not None)
 
 
 def store_is_empty() -> bool:
@@ -94,9 +120,15 @@ def _alter(*statements: str) -> None:
 
 
 def _resize_column(dims: int) -> None:
-    """Give the (empty) column a new size; PostgreSQL rebuilds the HNSW index with it."""
+    """Give the (empty) column a new size; PostgreSQL rebuilds the HNSW index with it, and the
+    covering index is kept only for a size its entries can hold."""
     _check_dims(dims)
-    _alter(f"ALTER TABLE {TABLE} ALTER COLUMN embedding TYPE vector({int(dims)})")
+    _alter(
+        f"DROP INDEX IF EXISTS {COVERING_INDEX}",
+        f"ALTER TABLE {TABLE} ALTER COLUMN embedding TYPE vector({int(dims)})",
+    )
+    if dims <= COVERING_MAX_DIMS:
+        _alter(covering_index_sql("embedding", COVERING_INDEX))
 
 
 def _space_row(lock: str = "") -> EmbeddingSpace | None:
@@ -264,18 +296,20 @@ def reembed_batch(service: EmbeddingService, size: int) -> int:
 
 
 def reembed_build_index() -> None:
-    """Build the HNSW index of the filled shadow column, before the swap: search keeps running
-    on the old column meanwhile (and, outside a transaction, writes too: CONCURRENTLY)."""
-    index = hnsw_index()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s)", [SHADOW_INDEX])
-        row = cursor.fetchone()
-    if row and row[0] is not None:
+    """Build the HNSW index (and, for a size that fits, the covering index) of the filled shadow
+    column, before the swap: search keeps running on the old column meanwhile (and, outside a
+    transaction, writes too: CONCURRENTLY)."""
+    concurrently = not connection.in_atomic_block
+    dims = column_dims(SHADOW)
+    if dims is not None and dims <= COVERING_MAX_DIMS and not has_index(SHADOW_COVERING_INDEX):
+        _alter(covering_index_sql(SHADOW, SHADOW_COVERING_INDEX, concurrently=concurrently))
+    if has_index(SHADOW_INDEX):
         return
-    concurrently = "" if connection.in_atomic_block else "CONCURRENTLY "
+    index = hnsw_index()
     opclass = index.opclasses[0]
+    how = "CONCURRENTLY " if concurrently else ""
     _alter(
-        f"CREATE INDEX {concurrently}{SHADOW_INDEX} ON {TABLE} USING hnsw ({SHADOW} {opclass}) "
+        f"CREATE INDEX {how}{SHADOW_INDEX} ON {TABLE} USING hnsw ({SHADOW} {opclass}) "
         f"WITH ({', '.join(index.get_with_params())})"
     )
 
@@ -295,12 +329,13 @@ def reembed_finish(service: EmbeddingService) -> None:
             missing = (cursor.fetchone() or (0,))[0]
         if missing:
             raise Conflict(f"{missing} insights still lack a new vector; run reembed again.")
-        # Dropping the old column drops its index too.
+        # Dropping the old column drops its indexes too.
         _alter(
             f"ALTER TABLE {TABLE} DROP COLUMN embedding",
             f"ALTER TABLE {TABLE} RENAME COLUMN {SHADOW} TO embedding",
             f"ALTER TABLE {TABLE} ALTER COLUMN embedding SET NOT NULL",
             f"ALTER INDEX {SHADOW_INDEX} RENAME TO {hnsw_index().name}",
+            f"ALTER INDEX IF EXISTS {SHADOW_COVERING_INDEX} RENAME TO {COVERING_INDEX}",
         )
         row.provider, row.model, row.dims = service.provider, service.model, service.dims
         row.next_provider, row.next_model, row.next_dims = "", "", None

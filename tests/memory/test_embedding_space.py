@@ -37,16 +37,29 @@ def use_ollama(settings: Any, fake_ollama: FakeOllama) -> FakeOllama:
     return fake_ollama
 
 
-def index_definition() -> str:
+def definition(index: str) -> str:
+    """An index's definition ("" when there is none)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT indexdef FROM pg_indexes WHERE indexname = %s", [space.hnsw_index().name]
-        )
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [index])
         row = cursor.fetchone()
     return row[0] if row else ""
 
 
+def index_definition() -> str:
+    return definition(space.hnsw_index().name)
+
+
+def covering_index() -> str:
+    return definition(space.COVERING_INDEX)
+
+
+def test_the_bundled_models_column_has_the_covering_index_of_each_users_vectors() -> None:
+    assert space.column_dims() == local_embedder.DIMS
+    assert "(user_id) INCLUDE (id, category, tier, embedding)" in covering_index()
+
+
 def test_an_empty_store_adopts_the_configured_models_size(alice: Any, use_ollama: Any) -> None:
+    assert covering_index()
     use_ollama.switch()
     services.insight_save(user=alice, content="The user speaks Basque.")
     assert space.column_dims() == 768
@@ -56,6 +69,8 @@ def test_an_empty_store_adopts_the_configured_models_size(alice: Any, use_ollama
     assert list(stored.embedding) == pytest.approx(ollama_vector("The user speaks Basque.", 768))
     assert "hnsw" in index_definition()
     assert "vector_cosine_ops" in index_definition()
+    # 768 dimensions do not fit a B-tree entry: the exact search reads the table instead.
+    assert covering_index() == ""
 
 
 def test_a_store_with_insights_refuses_another_model_until_reembedded(
@@ -97,6 +112,7 @@ def test_reembed_moves_every_insight_to_the_new_model(
     for insight in Insight.objects.all():
         assert list(insight.embedding) == pytest.approx(ollama_vector(insight.content, 768))
     assert "hnsw" in index_definition()
+    assert covering_index() == ""  # dropped with the old column, and too big for the new one
     row = EmbeddingSpace.objects.get()
     assert (row.space, row.dims, row.next_model) == ("ollama:nomic-embed-text", 768, "")
     # Search and saving work again, with the new model, for each user's own rows only.
@@ -104,6 +120,28 @@ def test_reembed_moves_every_insight_to_the_new_model(
     assert found[0].insight.content == "The user lives on a boat."
     assert {r.insight.user_id for r in found} == {bob.pk}
     assert services.insight_save(user=alice, content="The user knits.").created
+
+
+def test_reembed_into_a_smaller_model_builds_its_covering_index_before_the_swap(
+    alice: Any, bob: Any, use_ollama: Any, settings: Any
+) -> None:
+    use_ollama.switch()
+    for user, content in [(alice, "The user speaks Basque."), (bob, "The user lives on a boat.")]:
+        services.insight_save(user=user, content=content)
+    assert covering_index() == ""
+    settings.MOSAIC_EMBEDDING_PROVIDER = "local"
+    settings.MOSAIC_EMBEDDING_MODEL = ""
+    service = EmbeddingService.from_settings()
+    assert space.reembed_start(service)
+    assert space.reembed_batch(service, 10) == 2
+    space.reembed_build_index()
+    shadow = definition(space.SHADOW_COVERING_INDEX)
+    assert f"INCLUDE (id, category, tier, {space.SHADOW})" in shadow
+    space.reembed_finish(service)
+    assert space.column_dims() == local_embedder.DIMS
+    assert "INCLUDE (id, category, tier, embedding)" in covering_index()
+    found = selectors.insight_search(user=bob, text="The user lives on a boat.", k=5)
+    assert [r.insight.content for r in found] == ["The user lives on a boat."]
 
 
 def test_an_interrupted_reembed_resumes_where_it_stopped(alice: Any, use_ollama: Any) -> None:

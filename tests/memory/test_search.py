@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from core.errors import InvalidInput
 from memory import selectors, services, space
@@ -132,10 +133,11 @@ def _ids(outcome: Any) -> list[int]:
 
 def _plain_hnsw(user_id: int, vector: list[float], k: int) -> list[int]:
     """pgvector's default behaviour (no iterative scan): the filter runs after the index has
-    handed over its ef_search candidates. ``user_id + 0`` keeps the planner off the B-tree."""
+    handed over its ef_search candidates. ``user_id + 0`` keeps the planner off the B-trees'
+    conditions, and with sorting off it cannot read a whole B-tree and sort either."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL hnsw.iterative_scan = off")
-        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off")
         cursor.execute(
             "SELECT id FROM memory_insight WHERE user_id + 0 = %s "
             "ORDER BY embedding <=> %s::vector LIMIT %s",
@@ -203,3 +205,54 @@ def test_the_hnsw_walk_keeps_the_configured_candidates_and_never_fewer_than_2k(
     assert (ef_search(10), ef_search(300)) == (400, 600)
     settings.MOSAIC_MEMORY_HNSW_EF_SEARCH = 40
     assert ef_search(10) == 40
+
+
+def _cosine(a: Any, b: Any) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return float(dot / (sum(x * x for x in a) ** 0.5 * sum(y * y for y in b) ** 0.5))
+
+
+def test_the_exact_search_computes_distances_from_the_covering_index_alone() -> None:
+    """The exact path can read a user's vectors from the covering index alone (an index-only
+    scan: nothing else of the row is needed until the k nearest are known; bench_memory.py shows
+    the planner choosing it at a million rows) and answers exactly what a brute-force
+    computation of every distance gives."""
+    rng = random.Random(11)
+    with transaction.atomic():
+        space._resize_column(SMALL_DIMS)  # the store is empty; the covering index is rebuilt
+    user_model = get_user_model()
+    mine, theirs = (user_model.objects.create(username=n, password="!") for n in ("me", "other"))
+    owners = [mine] * 200 + [theirs] * 400
+    rng.shuffle(owners)
+    Insight.objects.bulk_create(
+        Insight(user=owner, content=f"note {i}", embedding=random_unit(rng, SMALL_DIMS))
+        for i, owner in enumerate(owners)
+    )
+    query = random_unit(rng, SMALL_DIMS)
+    truth = sorted(
+        ((_cosine(query, row.embedding), row.pk) for row in Insight.objects.filter(user=mine)),
+        reverse=True,
+    )[:10]
+    with CaptureQueriesContext(connection) as captured:
+        outcome = nearest(user_id=mine.pk, vector=query, k=10)
+    assert outcome.strategy == "exact"
+    assert [r.insight.pk for r in outcome.results] == [pk for _, pk in truth]
+    assert [r.score for r in outcome.results] == pytest.approx([s for s, _ in truth], abs=1e-5)
+
+    (statement,) = captured.captured_queries
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Leave the covering index as the only way to a user's rows other than reading the
+        # whole table. PostgreSQL plans an index-only scan of an index that holds every column
+        # a statement needs, and a plain index scan of none; so the plan below shows which.
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexname <> %s "
+            "AND indexdef LIKE %s",
+            [Insight._meta.db_table, space.COVERING_INDEX, "%(user_id%"],
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP INDEX "{name}"')
+        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
+        cursor.execute("EXPLAIN " + statement["sql"])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        transaction.set_rollback(True)
+    assert plan.count(f"Index Only Scan using {space.COVERING_INDEX}") == 2, plan
