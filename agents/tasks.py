@@ -112,7 +112,15 @@ def ask_for_memories(user: User, system: str, text: str) -> str:
     return complete_sync(user, system=system, text=text, routed_as=ROUTING_PROBE)
 
 
-@job(name=EXTRACT_TASK, retry_on=(*TRANSIENT_ERRORS, FailoverExhausted))
+def _extract_countdown() -> float:
+    return float(settings.MOSAIC_MEMORY_EXTRACT_IDLE_SECONDS)
+
+
+@job(
+    name=EXTRACT_TASK,
+    retry_on=(*TRANSIENT_ERRORS, FailoverExhausted),
+    countdown=_extract_countdown,  # sent to wait for the conversation to go idle
+)
 def extract_memories(user_id: int, conversation_id: str, require_idle: bool = True) -> str:
     """Extract memories from one conversation of one user: once it has been idle (the chat
     turn schedules this with a countdown; a run that finds it active again waits the rest of

@@ -94,6 +94,8 @@ class JobSpec:
     backoff: float
     time_limit: int
     every: Every | None
+    # The longest countdown the job is sent with (read when checked: settings may change it).
+    countdown: Callable[[], float] | None = None
 
 
 _registry: dict[str, JobSpec] = {}
@@ -134,9 +136,11 @@ def longest_retry_delay(backoff: float) -> float:
 
 
 def longest_hold_seconds(spec: JobSpec) -> float:
-    """How long a worker may hold one message unacknowledged: the countdown it waits before a
-    retry plus the run itself. The broker's visibility timeout must be longer."""
-    return longest_retry_delay(spec.backoff) + spec.time_limit
+    """How long a worker may hold one message unacknowledged: the countdown it waits first (the
+    one it was sent with, or a retry's) plus the run itself. The broker's visibility timeout
+    must be longer."""
+    sent_with = float(spec.countdown()) if spec.countdown is not None else 0.0
+    return max(sent_with, longest_retry_delay(spec.backoff)) + spec.time_limit
 
 
 def is_transient(exc: BaseException, retry_on: tuple[type[BaseException], ...]) -> bool:
@@ -201,12 +205,14 @@ def job(
     backoff: float = DEFAULT_BACKOFF_SECONDS,
     time_limit: int | None = None,
     every: Every | None = None,
+    countdown: Callable[[], float] | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]:
     """Declare ``fn`` as a job named ``name`` (``"<app>.<verb_object>"``), on ``queue``.
 
     A mistake in the declaration (a bare ``Exception`` to retry, an unknown queue) raises
     ``ImproperlyConfigured`` when the module is imported. ``time_limit`` (seconds, default ``MOSAIC_JOB_TIME_LIMIT``) is a hard limit: the run is
-    stopped and counts as failed for good.
+    stopped and counts as failed for good. ``countdown`` returns the longest countdown the job
+    is sent with, so that the visibility-timeout check counts the wait before its run too.
     """
     queues = list(settings.CELERY_TASK_QUEUES)
     if queue not in queues:
@@ -218,7 +224,7 @@ def job(
         raise ImproperlyConfigured(f"job {name}: backoff must be at least 1 second.")
     _check_retry_on(name, retry_on)
     limit = int(time_limit if time_limit is not None else settings.MOSAIC_JOB_TIME_LIMIT)
-    spec = JobSpec(name, queue, tuple(retry_on), float(backoff), limit, every)
+    spec = JobSpec(name, queue, tuple(retry_on), float(backoff), limit, every, countdown)
 
     def declare(fn: Callable[P, R]) -> Task[P, R]:
         _registry[name] = spec

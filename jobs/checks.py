@@ -2,8 +2,8 @@
 
 Redis gives a message that was delivered but not acknowledged to another worker once the
 visibility timeout has passed. With ``acks_late`` a message stays unacknowledged while its job
-waits for a retry countdown and while it runs, so a timeout shorter than that would run a job
-twice at once. ``manage.py check`` (and ``migrate``, which ``mosaic run`` calls first) refuses
+waits for its countdown (the one it was sent with, or a retry's) and while it runs, so a
+timeout shorter than that would run a job twice at once. ``manage.py check`` (and ``migrate``, which ``mosaic run`` calls first) refuses
 such a configuration.
 """
 
@@ -29,9 +29,11 @@ def check_visibility_timeout(app_configs: Any = None, **kwargs: Any) -> list[Che
             errors.append(
                 Error(
                     f"Job {spec.name} may be held {hold:.0f} s (time limit {spec.time_limit} s "
-                    f"plus retry countdown), longer than the broker's visibility timeout "
-                    f"({timeout:.0f} s): Redis would hand it to a second worker while it runs.",
-                    hint="Raise MOSAIC_JOBS_VISIBILITY_TIMEOUT or lower the job's time limit.",
+                    f"plus the countdown before it runs), longer than the broker's visibility "
+                    f"timeout ({timeout:.0f} s): Redis would hand it to a second worker while "
+                    "it waits or runs.",
+                    hint="Raise MOSAIC_JOBS_VISIBILITY_TIMEOUT, or lower the job's time limit "
+                    "or the countdown it is sent with.",
                     id="jobs.E001",
                 )
             )

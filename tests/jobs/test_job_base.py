@@ -132,3 +132,16 @@ def test_a_visibility_timeout_shorter_than_a_job_is_refused(settings) -> None:
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60}
     with pytest.raises(SystemCheckError, match=r"jobs\.E001.*visibility timeout"):
         call_command("check", tags=["jobs"])
+
+
+def test_the_countdown_a_job_is_sent_with_counts_towards_the_visibility_timeout(settings) -> None:
+    # Memory extraction is sent to wait for the conversation to go idle; a worker holds the
+    # message unacknowledged all that time, so an idle wait near the timeout is refused too.
+    autodiscover_modules("tasks")
+    spec = registered_jobs()["memory.extract_insights"]
+    settings.MOSAIC_MEMORY_EXTRACT_IDLE_SECONDS = 300
+    assert longest_hold_seconds(spec) == 300 + spec.time_limit
+    call_command("check", tags=["jobs"])
+    settings.MOSAIC_MEMORY_EXTRACT_IDLE_SECONDS = 3600
+    with pytest.raises(SystemCheckError, match=r"memory\.extract_insights may be held"):
+        call_command("check", tags=["jobs"])
