@@ -81,11 +81,20 @@ def covering_index_sql(column: str, name: str, *, concurrently: bool = False) ->
     )
 
 
-def has_index(name: str) -> bool:
+def _index_ready(name: str) -> bool:
+    """Whether the index exists and is usable. One left invalid by an interrupted
+    ``CREATE INDEX CONCURRENTLY`` (a ``reembed`` stopped while building) is dropped, so that it
+    is built again rather than swapped in as an index no query can use."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s)", [name])
+        cursor.execute(
+            "SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass(%s)", [name]
+        )
         row = cursor.fetchone()
-    return bool(row and row[0] is not None)
+        if row is None:
+            return False
+        if not row[0]:
+            cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
+        return bool(row[0])
 
 
 def store_is_empty() -> bool:
@@ -301,9 +310,9 @@ def reembed_build_index() -> None:
     transaction, writes too: CONCURRENTLY)."""
     concurrently = not connection.in_atomic_block
     dims = column_dims(SHADOW)
-    if dims is not None and dims <= COVERING_MAX_DIMS and not has_index(SHADOW_COVERING_INDEX):
+    if dims is not None and dims <= COVERING_MAX_DIMS and not _index_ready(SHADOW_COVERING_INDEX):
         _alter(covering_index_sql(SHADOW, SHADOW_COVERING_INDEX, concurrently=concurrently))
-    if has_index(SHADOW_INDEX):
+    if _index_ready(SHADOW_INDEX):
         return
     index = hnsw_index()
     opclass = index.opclasses[0]

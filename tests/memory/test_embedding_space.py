@@ -193,3 +193,35 @@ def test_a_vector_of_the_wrong_size_never_reaches_the_column(alice: Any, setting
     with pytest.raises(EmbeddingError, match="MOSAIC_EMBEDDING_DIMS is 768"):
         services.insight_save(user=alice, content="The user rows.")
     assert Insight.objects.count() == 1
+
+
+def test_an_index_left_invalid_by_an_interrupted_build_is_built_again(
+    alice: Any, use_ollama: Any, settings: Any
+) -> None:
+    use_ollama.switch()
+    services.insight_save(user=alice, content="The user speaks Basque.")
+    settings.MOSAIC_EMBEDDING_PROVIDER = "local"
+    settings.MOSAIC_EMBEDDING_MODEL = ""
+    service = EmbeddingService.from_settings()
+    assert space.reembed_start(service)
+    space.reembed_batch(service, 10)
+    space.reembed_build_index()
+    # What a CREATE INDEX CONCURRENTLY that was stopped half-way leaves behind.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE pg_index SET indisvalid = false WHERE indexrelid = ANY(ARRAY[%s, %s]::regclass[])",
+            [space.SHADOW_INDEX, space.SHADOW_COVERING_INDEX],
+        )
+    space.reembed_build_index()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname = ANY(%s)",
+            [[space.SHADOW_INDEX, space.SHADOW_COVERING_INDEX]],
+        )
+        assert dict(cursor.fetchall()) == {
+            space.SHADOW_INDEX: True,
+            space.SHADOW_COVERING_INDEX: True,
+        }
+    space.reembed_finish(service)
+    assert "INCLUDE (id, category, tier, embedding)" in covering_index()
