@@ -82,14 +82,13 @@ class _Start:
 
 
 def _start(user: User) -> _Start:
-    """Everything read before the message is embedded, in one call on the database thread (so
+    """Everything read before the message is embedded, in one statement on a worker thread (so
     that the embedding starts before the gateway's history read, and runs beside it)."""
-    if not selectors.memory_settings_get(user=user).recall:
+    inputs = selectors.recall_inputs(user=user, max_preferences=MAX_PREFERENCES)
+    if not inputs.recall_on:
         return _Start(False, skipped="off")
-    preferences = tuple(
-        (p.key, p.value) for p in selectors.preference_list(user=user)[:MAX_PREFERENCES]
-    )
-    if not selectors.insight_list(user=user, tier=Insight.Tier.HOT).exists():
+    preferences = inputs.preferences
+    if not inputs.has_hot_insights:
         return _Start(True, preferences, skipped="none")
     try:
         service = EmbeddingService.from_settings()

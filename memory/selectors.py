@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from core.errors import InvalidInput, NotFound
@@ -140,3 +142,36 @@ def memory_settings_get(*, user: User) -> MemorySettings:
     """The user's switches (an unsaved all-on row when they never changed them)."""
     found = MemorySettings.objects.filter(user=user).first()
     return found or MemorySettings(user=user)
+
+
+@dataclass(frozen=True, slots=True)
+class RecallInputs:
+    """What a chat turn reads before embedding the user's message (``memory.recall``)."""
+
+    recall_on: bool
+    has_hot_insights: bool
+    preferences: tuple[tuple[str, str], ...]  # (key, value), by key
+
+
+_RECALL_INPUTS_SQL = (
+    f"SELECT COALESCE((SELECT recall FROM {MemorySettings._meta.db_table} WHERE user_id = %s), "  # noqa: S608 - our tables
+    "true), "
+    f"EXISTS (SELECT 1 FROM {Insight._meta.db_table} WHERE user_id = %s AND tier = %s), "
+    f"ARRAY(SELECT ARRAY[key, value] FROM {Preference._meta.db_table} WHERE user_id = %s "
+    "ORDER BY key LIMIT %s)"
+)
+
+
+def recall_inputs(*, user: User, max_preferences: int) -> RecallInputs:
+    """The user's recall switch (on without a settings row), whether they have any hot insight,
+    and their first ``max_preferences`` preferences by key: one statement, since it runs before
+    every turn (three ORM queries cost about 2.7 ms of CPU here, this one a fraction)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RECALL_INPUTS_SQL,
+            [user.pk, user.pk, Insight.Tier.HOT, user.pk, int(max_preferences)],
+        )
+        row = cursor.fetchone()
+    assert row is not None
+    recall_on, has_hot, pairs = row
+    return RecallInputs(bool(recall_on), bool(has_hot), tuple((k, v) for k, v in pairs or ()))
