@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import ApiToken, UsageLimit, hash_token
@@ -89,18 +90,27 @@ def token_list(*, user: User) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).order_by("-created_at")
 
 
+# The two reads below run before every chat turn: written out, not built by the ORM each time
+# (which costs several times their execution).
+_USERS = get_user_model()._meta.db_table
+_TOKEN_VALID_SQL = (
+    f"SELECT EXISTS (SELECT 1 FROM {ApiToken._meta.db_table} t JOIN {_USERS} u "  # noqa: S608 - our tables
+    "ON u.id = t.user_id WHERE t.id = %s AND t.user_id = %s AND NOT t.revoked "
+    "AND t.expires_at > %s AND u.is_active)"
+)
+_USER_ACTIVE_SQL = f"SELECT EXISTS (SELECT 1 FROM {_USERS} WHERE id = %s AND is_active)"  # noqa: S608
+
+
 def socket_access_valid(*, user_id: int, token_id: int | None) -> bool:
     """Whether a socket opened by this user (with this token, if any) may still act: the token
     is unrevoked and unexpired, and the user active. One indexed query."""
-    if token_id is not None:
-        return ApiToken.objects.filter(
-            pk=token_id,
-            user_id=user_id,
-            revoked=False,
-            expires_at__gt=timezone.now(),
-            user__is_active=True,
-        ).exists()
-    return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
+    with connection.cursor() as cursor:
+        if token_id is not None:
+            cursor.execute(_TOKEN_VALID_SQL, [token_id, user_id, timezone.now()])
+        else:
+            cursor.execute(_USER_ACTIVE_SQL, [user_id])
+        row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,16 +129,24 @@ _LIMIT_SETTINGS = {
 }
 
 
+_LIMITS_SQL = (
+    f"SELECT user_id, {', '.join(_LIMIT_SETTINGS)} FROM {UsageLimit._meta.db_table} "  # noqa: S608 - our table
+    "WHERE user_id = %s OR user_id IS NULL"
+)
+
+
 def turn_limits_for(*, user: User) -> TurnLimits:
-    """Each limit from the user's own row, else the default row, else the setting (one query)."""
-    rows = {row.user_id: row for row in UsageLimit.objects.filter(Q(user=user) | Q(user=None))}
+    """Each limit from the user's own row, else the default row, else the setting (one query,
+    before every turn: written out like ``socket_access_valid``'s)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LIMITS_SQL, [user.pk])
+        rows = {row[0]: row[1:] for row in cursor.fetchall()}
     chain = [row for row in (rows.get(user.pk), rows.get(None)) if row is not None]
 
-    def pick(field: str) -> int:
+    def pick(index: int, field: str) -> int:
         for row in chain:
-            value = getattr(row, field)
-            if value is not None:
-                return int(value)
+            if row[index] is not None:
+                return int(row[index])
         return int(getattr(settings, _LIMIT_SETTINGS[field]))
 
-    return TurnLimits(**{field: pick(field) for field in _LIMIT_SETTINGS})
+    return TurnLimits(**{field: pick(i, field) for i, field in enumerate(_LIMIT_SETTINGS)})

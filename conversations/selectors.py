@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import uuid
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -143,6 +144,36 @@ class ContextRow(NamedTuple):
     token_estimate: int
 
 
+# context_messages runs before every model call: its two statements are written out rather than
+# built by the ORM each time (which cost three times their execution), and read the same rows
+# that Message.objects.filter(conversation_id=…, conversation__owner=user) would.
+_OWNED_MESSAGES = (
+    f"FROM {Message._meta.db_table} m JOIN {Conversation._meta.db_table} c "
+    "ON c.id = m.conversation_id WHERE m.conversation_id = %s AND c.owner_id = %s"
+)
+_COLUMNS = {f.name: f.column for f in Message._meta.concrete_fields}
+_CHECKPOINT_SQL = (
+    "SELECT "
+    + ", ".join(f"m.{column}" for name, column in _COLUMNS.items() if name != "search_vector")
+    + f" {_OWNED_MESSAGES} AND m.role = %s ORDER BY m.sequence DESC LIMIT 1"
+)
+_CONTEXT_ROWS_SQL = (
+    "SELECT "
+    + ", ".join(f"m.{_COLUMNS[name]}" for name in ContextRow._fields)
+    + f" {_OWNED_MESSAGES} AND m.role <> %s AND NOT (m.status = ANY(%s)) AND m.sequence > %s "
+    "ORDER BY m.sequence"
+)
+_JSON_FIELDS = tuple(ContextRow._fields.index(name) for name in ("tool_arguments", "metadata"))
+
+
+def _context_row(row: tuple[Any, ...]) -> ContextRow:
+    values = list(row)
+    for index in _JSON_FIELDS:  # jsonb arrives as text (Django decodes it in the field)
+        if isinstance(values[index], str):
+            values[index] = json.loads(values[index])
+    return ContextRow(*values)
+
+
 def context_messages(
     *, user: User, conversation_id: Any, with_streaming: bool = False
 ) -> tuple[Message | None, list[ContextRow]]:
@@ -153,16 +184,22 @@ def context_messages(
     Two indexed queries: the newest checkpoint row, then the rows after its range.
     """
     conversation_uuid = _as_uuid(conversation_id)
-    base = Message.objects.filter(conversation_id=conversation_uuid, conversation__owner=user)
-    checkpoint = base.filter(role=Message.Role.CHECKPOINT).order_by("-sequence").first()
+    found = list(
+        Message.objects.raw(_CHECKPOINT_SQL, [conversation_uuid, user.pk, Message.Role.CHECKPOINT])
+    )
+    checkpoint = found[0] if found else None
     left_out = [Message.Status.FAILED]
     if not with_streaming:
         left_out.append(Message.Status.STREAMING)
-    rows = base.exclude(role=Message.Role.CHECKPOINT).exclude(status__in=left_out)
-    if checkpoint is not None and checkpoint.covers_to is not None:
-        rows = rows.filter(sequence__gt=checkpoint.covers_to)
-    values = rows.order_by("sequence").values_list(*ContextRow._fields)
-    return checkpoint, [ContextRow(*row) for row in values]
+    covers_to = checkpoint.covers_to if checkpoint is not None else None
+    after = -1 if covers_to is None else covers_to
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CONTEXT_ROWS_SQL,
+            [conversation_uuid, user.pk, Message.Role.CHECKPOINT, left_out, after],
+        )
+        fetched = cursor.fetchall()
+    return checkpoint, [_context_row(row) for row in fetched]
 
 
 def conversation_search(
