@@ -5,8 +5,10 @@ to return too few rows, because the index hands over ``hnsw.ef_search`` (40) can
 filter then drops the other users' ones. Two ways around it, chosen per query:
 
 - **exact**: when the user (and category) has at most ``MOSAIC_MEMORY_EXACT_SCAN_ROWS`` insights,
-  their rows are read through the B-tree index on ``user_id`` and every distance is computed.
-  Recall is 1 by construction, and for a few thousand rows it is faster than the graph walk.
+  every distance is computed from the covering index of the user's vectors (an index-only scan
+  of ``memory.space.COVERING_INDEX``, or their rows when the column is too wide for it) and the
+  k nearest rows are then read. Recall is 1 by construction, and for a few thousand rows it is
+  faster than the graph walk.
 - **hnsw**: otherwise, the HNSW index: first a plain scan (a user with a large share of the
   table finds k rows among the first ``ef_search`` candidates, the cheapest case); when that
   comes back short, pgvector 0.8's iterative scan (``hnsw.iterative_scan = relaxed_order``)
