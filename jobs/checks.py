@@ -3,8 +3,8 @@
 Redis gives a message that was delivered but not acknowledged to another worker once the
 visibility timeout has passed. With ``acks_late`` a message stays unacknowledged while its job
 waits for its countdown (the one it was sent with, or a retry's) and while it runs, so a
-timeout shorter than that would run a job twice at once. ``manage.py check`` (and ``migrate``, which ``mosaic run`` calls first) refuses
-such a configuration.
+timeout shorter than that would run a job twice at once. ``manage.py check`` (and ``migrate``,
+which ``mosaic run`` calls first) refuses such a configuration.
 """
 
 from __future__ import annotations

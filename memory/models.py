@@ -5,8 +5,9 @@ preferences (key/value), both owned by one user and visible and editable by that
 (384 for the bundled model, 768 for nomic-embed-text, …). The model field declares no size: the
 database column carries it, and ``memory.space`` changes it (on an empty store, or through
 ``manage.py reembed``), which also rebuilds the HNSW index, and keeps the covering index of each
-user's vectors (migration ``memory.0003``) only for a size that fits a B-tree entry. ``EmbeddingSpace`` records which
-model filled the column, so vectors of two models are never mixed.
+user's vectors (migration ``memory.0003``) only for a size that fits a B-tree entry.
+``EmbeddingSpace`` records which model filled the column, so vectors of two models are never
+mixed.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@
 - **A store with insights is re-embedded** by ``manage.py reembed``: it adds a shadow column
   ``embedding_next`` of the new size, fills it in batches (each committed, so an interrupted run
   resumes where it stopped), builds its HNSW index (and its covering index when the size fits),
-  then swaps column and indexes in one short transaction. Until the swap, search keeps using the old vectors.
+  then swaps column and indexes in one short transaction. Until the swap, search keeps using
+  the old vectors.
 
 Anything else that would put a vector of another model into the column is refused with an error
 that says to run ``reembed``: vectors of two models are never compared, even when their sizes

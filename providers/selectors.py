@@ -77,6 +77,12 @@ def credential_get(*, user: User, credential_id: UUID | str) -> ProviderCredenti
         raise CredentialNotFound("No such credential.") from None
 
 
+_ACTIVE_CREDENTIALS_SQL = (
+    f"SELECT * FROM {ProviderCredential._meta.db_table} "  # noqa: S608 - our table
+    "WHERE provider = %s AND is_active AND (owner_id IS NULL OR owner_id = %s)"
+)
+
+
 def active_credentials(*, user: User | None, provider: str) -> list[ProviderCredential]:
     """The active credentials that could serve ``user`` for ``provider``: theirs and the system's.
 
@@ -86,12 +92,6 @@ def active_credentials(*, user: User | None, provider: str) -> list[ProviderCred
     # Written out (it runs before every turn); the owner's test matches the ORM's
     # Q(owner_id=…) | Q(owner__isnull=True), the system's alone when there is no user.
     return list(ProviderCredential.objects.raw(_ACTIVE_CREDENTIALS_SQL, [provider, user_id]))
-
-
-_ACTIVE_CREDENTIALS_SQL = (
-    f"SELECT * FROM {ProviderCredential._meta.db_table} "  # noqa: S608 - our table
-    "WHERE provider = %s AND is_active AND (owner_id IS NULL OR owner_id = %s)"
-)
 
 
 def env_api_key(provider: str) -> str:
