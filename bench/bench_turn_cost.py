@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,9 +45,13 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_relay import MODEL, ROOT, mosaic_with_fake, pct
 
+from mosaic.services import default_state_dir, postgres_dir
+
 TOOLS = ROOT / "var" / "bench" / "litellm"
 LITELLM_KEY = "sk-bench-" + "0" * 32  # the proxy refuses to start without a master key
 PROMPT = [{"role": "user", "content": "hello"}]
+
+ProcessFinder = Callable[[], list[psutil.Process]]
 
 
 # --- the three targets ----------------------------------------------------------------------------
@@ -131,29 +136,48 @@ class Mosaic:
 
 
 def tree(pid: int) -> list[psutil.Process]:
-    root = psutil.Process(pid)
-    return [root, *root.children(recursive=True)]
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
 
 
-def cpu_seconds(processes: list[psutil.Process]) -> float:
-    total = 0.0
+def cpu_by_pid(processes: list[psutil.Process]) -> dict[int, float]:
+    """utime + stime of each process, by pid (seconds)."""
+    seconds = {}
     for process in processes:
         try:
             times = process.cpu_times()
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system
-    return total
+        seconds[process.pid] = times.user + times.system
+    return seconds
 
 
-def mosaic_processes(daphne_pid: int) -> dict[str, list[psutil.Process]]:
-    """daphne, and the embedded PostgreSQL and Redis (children of this process)."""
-    groups: dict[str, list[psutil.Process]] = {"daphne": tree(daphne_pid), "db+redis": []}
-    for child in psutil.Process().children(recursive=True):
-        name = " ".join(child.cmdline()[:1])
-        if "postgres" in name or "redis" in name:
-            groups["db+redis"].append(child)
-    return groups
+def postmaster_pid() -> int | None:
+    """The embedded PostgreSQL of MOSAIC_STATE_DIR: it daemonizes (its parent is init), so it
+    and its backends are found through its pid file, not among this script's children."""
+    pid_file = postgres_dir(default_state_dir()) / "postmaster.pid"
+    try:
+        return int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def mosaic_processes(daphne_pid: int) -> dict[str, ProcessFinder]:
+    """daphne; the embedded PostgreSQL (its postmaster and every backend) and Redis. Found again
+    at the end of each pass: the database pool may open backends during it."""
+
+    def postgres_and_redis() -> list[psutil.Process]:
+        pid = postmaster_pid()
+        found = tree(pid) if pid is not None else []
+        for child in psutil.Process().children(recursive=True):
+            if "redis" in " ".join(child.cmdline()[:1]):
+                found.append(child)
+        return found
+
+    return {"daphne": lambda: tree(daphne_pid), "db+redis": postgres_and_redis}
 
 
 def ensure_tools() -> Path:
@@ -215,18 +239,21 @@ Samples = dict[str, list[tuple[float, float]]]
 
 async def one_pass(
     targets: dict[str, list[Any]],
-    cpu_groups: dict[str, list[psutil.Process]],
+    cpu_groups: dict[str, ProcessFinder],
     rounds: int,
 ) -> tuple[Samples, dict[str, float]]:
-    """Round by round, each target in turn runs one turn on each of its workers at once."""
+    """Round by round, each target in turn runs one turn on each of its workers at once. CPU:
+    each process's time at the end minus at the start (a process that started meanwhile counts
+    whole)."""
     samples: Samples = collections.defaultdict(list)
-    cpu_before = {name: cpu_seconds(group) for name, group in cpu_groups.items()}
+    before = {name: cpu_by_pid(find()) for name, find in cpu_groups.items()}
     for _ in range(rounds):
         for name, workers in targets.items():
             samples[name] += await asyncio.gather(*(w.turn() for w in workers))
-    cpu = {
-        name: (cpu_seconds(group) - cpu_before[name]) * 1000 for name, group in cpu_groups.items()
-    }
+    cpu = {}
+    for name, find in cpu_groups.items():
+        after = cpu_by_pid(find())
+        cpu[name] = sum(t - before[name].get(pid, 0.0) for pid, t in after.items()) * 1000
     return samples, cpu
 
 
@@ -247,7 +274,10 @@ def report(concurrency: int, passes: list[tuple[Samples, dict[str, float]]]) -> 
             turns = len(values)
             if name == "mosaic":
                 cpu_turn = (cpu["daphne"] + cpu["db+redis"]) / turns
-                cpu_note = f"{cpu_turn:6.1f} ms (daphne {cpu['daphne'] / turns:.1f})"
+                cpu_note = (
+                    f"{cpu_turn:6.1f} ms (daphne {cpu['daphne'] / turns:.1f}, "
+                    f"db+redis {cpu['db+redis'] / turns:.1f})"
+                )
             elif name == "litellm":
                 cpu_turn = cpu["litellm"] / turns
                 cpu_note = f"{cpu_turn:6.1f} ms"
@@ -261,6 +291,14 @@ def report(concurrency: int, passes: list[tuple[Samples, dict[str, float]]]) -> 
                 "added_ttft_p99": pct(ttft, 0.99) - raw_ttft99,
                 "added_total_p50": pct(total, 0.5) - raw_total,
                 "cpu_per_turn_ms": cpu_turn,
+                **(
+                    {
+                        "cpu_daphne_ms": cpu["daphne"] / turns,
+                        "cpu_db_redis_ms": cpu["db+redis"] / turns,
+                    }
+                    if name == "mosaic"
+                    else {}
+                ),
                 "turns": turns,
             }
             rows[name].append(row)
@@ -291,7 +329,8 @@ async def run(args: argparse.Namespace, t: Targets) -> dict[str, Any]:
     upstream, litellm_url, ws_url, token = t.upstream, t.litellm_url, t.ws_url, t.token
     groups = mosaic_processes(t.daphne_pid)
     if t.litellm_pid is not None:
-        groups["litellm"] = tree(t.litellm_pid)
+        litellm_pid = t.litellm_pid
+        groups["litellm"] = lambda: tree(litellm_pid)
     results: dict[str, Any] = {}
     for concurrency, rounds in ((1, args.rounds), (10, args.rounds_10)):
         if rounds <= 0:
