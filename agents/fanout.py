@@ -154,6 +154,7 @@ class DeltaRelay:
         self.others: asyncio.Queue[ch.TextStreamed] = asyncio.Queue()
         self.tasks: list[asyncio.Task[None]] = []
         self._wake: asyncio.Future[None] | None = None
+        self._draining = 0  # drains waiting: the Redis writer writes at once, gathering nothing
 
     async def push(self, event: ch.TextStreamed) -> None:
         if not self.tasks:
@@ -166,10 +167,16 @@ class DeltaRelay:
 
     async def drain(self) -> None:
         if self.tasks:
-            if self._wake is not None and not self._wake.done():
-                self._wake.set_result(None)
-            await self.here.join()
-            await self.others.join()
+            # Also the chunks that come while the writer is busy with an earlier batch: without
+            # the count, it would gather those for a whole interval while the drain waits.
+            self._draining += 1
+            try:
+                if self._wake is not None and not self._wake.done():
+                    self._wake.set_result(None)
+                await self.here.join()
+                await self.others.join()
+            finally:
+                self._draining -= 1
 
     async def close(self) -> None:
         if self.tasks:
@@ -197,8 +204,9 @@ class DeltaRelay:
     async def _send_to_others(self) -> None:
         while True:
             first = await self.others.get()
-            self._wake = asyncio.get_running_loop().create_future()
-            await asyncio.wait({self._wake}, timeout=self.OTHERS_INTERVAL)
+            if not self._draining:
+                self._wake = asyncio.get_running_loop().create_future()
+                await asyncio.wait({self._wake}, timeout=self.OTHERS_INTERVAL)
             batch = [first]
             while not self.others.empty():
                 batch.append(self.others.get_nowait())
