@@ -44,7 +44,6 @@ import anthropic
 import httpx2
 from anthropic.types import (
     MessageParam,
-    RawMessageStreamEvent,
     TextBlockParam,
     ThinkingBlockParam,
     ThinkingConfigAdaptiveParam,
@@ -180,16 +179,21 @@ class AnthropicAdapter:
         params = build_params(request)
         state = _StreamState()
         try:
-            events = await client.messages.create(
+            # The SDK sends the request (auth, headers, its errors for a refused one); the
+            # events are read as JSON here rather than built into its typed objects, which cost
+            # more than the rest of relaying them (docs/performance.md, "Turn cost").
+            async with client.messages.with_streaming_response.create(
                 **params,
                 stream=True,
                 timeout=anthropic.Timeout(
                     request.timeout, connect=min(CONNECT_TIMEOUT, request.timeout)
                 ),
-            )
-            async with events:
-                async for event in events:
-                    for normalised in state.feed(event):
+            ) as response:
+                request_id = response.headers.get("request-id")
+                async for kind, data in _server_sent_events(response.iter_lines()):
+                    if kind == "error":
+                        raise _stream_error(data, request_id, content_started=state.content_started)
+                    for normalised in state.feed(kind, data):
                         yield normalised
         except ProviderError:
             raise
@@ -379,51 +383,96 @@ class _StreamState:
         # index → [tool_use id, name, accumulated partial JSON]
         self._tool_blocks: dict[int, list[str]] = {}
 
-    def feed(self, event: RawMessageStreamEvent) -> list[Event]:
-        if event.type == "message_start":
-            usage = event.message.usage
-            self.input_tokens = (
-                usage.input_tokens
-                + (usage.cache_read_input_tokens or 0)
-                + (usage.cache_creation_input_tokens or 0)
-            )
-            self.output_tokens = usage.output_tokens
-        elif event.type == "content_block_start":
-            block = event.content_block
-            if block.type == "tool_use":
-                self._tool_blocks[event.index] = [block.id, block.name, ""]
-        elif event.type == "content_block_delta":
-            delta = event.delta
-            if delta.type == "text_delta":
+    def feed(self, kind: str, event: dict[str, Any]) -> list[Event]:
+        """One event of the stream: its SSE ``event`` name and its JSON ``data``."""
+        if kind == "message_start":
+            self.input_tokens = _prompt_tokens(event["message"]["usage"])
+            self.output_tokens = event["message"]["usage"].get("output_tokens") or 0
+        elif kind == "content_block_start":
+            block = event["content_block"]
+            if block["type"] == "tool_use":
+                self._tool_blocks[event["index"]] = [block["id"], block["name"], ""]
+        elif kind == "content_block_delta":
+            delta = event["delta"]
+            kind = delta["type"]
+            if kind == "text_delta":
                 self.content_started = True
-                return [TextDelta(delta.text)] if delta.text else []
-            if delta.type == "thinking_delta":
+                return [TextDelta(delta["text"])] if delta["text"] else []
+            if kind == "thinking_delta":
                 self.content_started = True
-                return [ThinkingDelta(delta.thinking)] if delta.thinking else []
-            if delta.type == "signature_delta":
-                return [ThinkingDelta("", signature=delta.signature)]
-            if delta.type == "input_json_delta" and event.index in self._tool_blocks:
-                self._tool_blocks[event.index][2] += delta.partial_json
-        elif event.type == "content_block_stop":
-            tool = self._tool_blocks.pop(event.index, None)
+                return [ThinkingDelta(delta["thinking"])] if delta["thinking"] else []
+            if kind == "signature_delta":
+                return [ThinkingDelta("", signature=delta["signature"])]
+            if kind == "input_json_delta" and event["index"] in self._tool_blocks:
+                self._tool_blocks[event["index"]][2] += delta["partial_json"]
+        elif kind == "content_block_stop":
+            tool = self._tool_blocks.pop(event["index"], None)
             if tool is not None:
                 self.content_started = True
                 return [ToolCall(call_id=tool[0], name=tool[1], arguments=_parse_input(tool))]
-        elif event.type == "message_delta":
-            if event.delta.stop_reason:
-                self.stop_reason = event.delta.stop_reason
-            totals = event.usage
+        elif kind == "message_delta":
+            if event["delta"].get("stop_reason"):
+                self.stop_reason = event["delta"]["stop_reason"]
+            totals = event.get("usage") or {}
             # message_delta counts are cumulative for the whole message.
-            self.output_tokens = totals.output_tokens
-            if totals.input_tokens is not None:
-                self.input_tokens = (
-                    totals.input_tokens
-                    + (totals.cache_read_input_tokens or 0)
-                    + (totals.cache_creation_input_tokens or 0)
-                )
-        elif event.type == "message_stop":
+            self.output_tokens = totals.get("output_tokens") or 0
+            if totals.get("input_tokens") is not None:
+                self.input_tokens = _prompt_tokens(totals)
+        elif kind == "message_stop":
             self.stopped = True
         return []
+
+
+def _prompt_tokens(usage: dict[str, Any]) -> int:
+    """The whole prompt: uncached input, cache reads and cache writes."""
+    return (
+        (usage.get("input_tokens") or 0)
+        + (usage.get("cache_read_input_tokens") or 0)
+        + (usage.get("cache_creation_input_tokens") or 0)
+    )
+
+
+# The events of a Messages stream (the SDK's list); ``ping`` and any other are skipped, ``error``
+# ends the stream.
+_STREAM_EVENTS = frozenset(
+    {
+        "message_start",
+        "message_delta",
+        "message_stop",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "error",
+    }
+)
+
+
+async def _server_sent_events(
+    lines: AsyncIterator[str],
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """``(event, data)`` of each server-sent event of a Messages stream (the SSE format: fields
+    ``event`` and ``data``, a blank line ending each event, lines from ``:`` on comments)."""
+    kind, data = "", []
+    async for line in lines:
+        if line:
+            name, _, value = line.partition(":")
+            if value.startswith(" "):
+                value = value[1:]
+            if name == "event":
+                kind = value
+            elif name == "data":
+                data.append(value)
+            continue
+        if kind in _STREAM_EVENTS and data:
+            payload = json.loads("\n".join(data))
+            if not isinstance(payload, dict):
+                raise ValueError(f"an SSE {kind} event whose data is not an object")
+            yield kind, payload
+        kind, data = "", []
+    if kind in _STREAM_EVENTS and data:  # the last event, unterminated
+        payload = json.loads("\n".join(data))
+        if isinstance(payload, dict):
+            yield kind, payload
 
 
 def _parse_input(tool: list[str]) -> dict[str, Any]:
@@ -515,6 +564,34 @@ def map_error(exc: BaseException, *, content_started: bool) -> ProviderError:
     )
 
 
+def _stream_error(
+    event: dict[str, Any], request_id: str | None, *, content_started: bool
+) -> ProviderError:
+    """An ``error`` event inside a 200 stream (``{"type": "error", "error": {"type": ...,
+    "message": ...}}``)."""
+    error = event.get("error")
+    error = error if isinstance(error, dict) else {}
+    return _stream_error_of(
+        str(error.get("type") or ""),
+        str(error.get("message") or json.dumps(event)),
+        f" (request {request_id})" if request_id else "",
+        content_started=content_started,
+    )
+
+
+def _stream_error_of(
+    error_type: str, detail: str, request_id: str, *, content_started: bool
+) -> ProviderError:
+    kind = _ERROR_TYPE_KINDS.get(error_type, ErrorKind.UNAVAILABLE)
+    if content_started:
+        kind = ErrorKind.INTERRUPTED
+    return ProviderError(
+        kind,
+        f"Anthropic stream error {error_type or 'unknown'}: {detail}{request_id}",
+        provider=PROVIDER,
+    )
+
+
 def _map_status_error(exc: anthropic.APIStatusError, *, content_started: bool) -> ProviderError:
     status = exc.status_code
     error_type = exc.type or ""
@@ -522,16 +599,8 @@ def _map_status_error(exc: anthropic.APIStatusError, *, content_started: bool) -
     request_id = f" (request {exc.request_id})" if exc.request_id else ""
     headers = exc.response.headers
 
-    if status < 400:
-        # An ``error`` event inside a 200 stream.
-        kind = _ERROR_TYPE_KINDS.get(error_type, ErrorKind.UNAVAILABLE)
-        if content_started:
-            kind = ErrorKind.INTERRUPTED
-        return ProviderError(
-            kind,
-            f"Anthropic stream error {error_type or 'unknown'}: {detail}{request_id}",
-            provider=PROVIDER,
-        )
+    if status < 400:  # an ``error`` event inside a 200 stream
+        return _stream_error_of(error_type, detail, request_id, content_started=content_started)
 
     if status in (401, 402, 403):
         # 402 is billing: like a bad key, this credential is unusable until a person acts.

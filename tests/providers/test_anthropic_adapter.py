@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import AsyncGenerator
@@ -670,3 +671,57 @@ async def test_fake_rejects_what_the_real_api_rejects(fake_anthropic: FakeAnthro
             extra_body={"temperature": 1.0},
         )
     await client.close()
+
+
+async def test_an_error_event_names_the_upstream_error_and_its_message(
+    adapter: AnthropicAdapter, credential: ResolvedCredential, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.script(
+        Script(fault=SSEError(after_chunks=1, error_type="api_error", message="Internal hiccup"))
+    )
+
+    error, _ = await failure(adapter, ask(), credential)
+
+    assert error.kind == ErrorKind.UNAVAILABLE
+    assert error.message.startswith("Anthropic stream error api_error: Internal hiccup")
+
+
+async def _lines(*lines: str) -> AsyncGenerator[str, None]:
+    for line in lines:
+        yield line
+
+
+async def test_server_sent_events_are_read_as_the_sse_format_says() -> None:
+    events = [
+        event
+        async for event in anthropic_adapter._server_sent_events(
+            _lines(
+                ": a comment, as a keep-alive",
+                "event: message_start",
+                'data:{"type": "message_start",',  # no space after the colon
+                'data: "n": 1}',  # a second data line, joined with a newline
+                "",
+                "event: ping",  # not a Messages event: skipped
+                'data: {"type": "ping"}',
+                "",
+                "event: something_new",  # unknown: skipped, as the SDK does
+                'data: {"type": "something_new"}',
+                "",
+                "event: message_stop",  # the last event, without its blank line
+                'data: {"type": "message_stop"}',
+            )
+        )
+    ]
+
+    assert events == [
+        ("message_start", {"type": "message_start", "n": 1}),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+
+
+async def test_an_event_whose_data_is_not_json_breaks_the_stream() -> None:
+    with pytest.raises(json.JSONDecodeError):
+        async for _ in anthropic_adapter._server_sent_events(
+            _lines("event: message_start", "data: {not json", "")
+        ):
+            pass
