@@ -1,6 +1,6 @@
 """The runtime's sink for one turn: relays each event to the conversation's clients as it comes,
 writes each message once when it is complete, and ends the turn once (``TurnEnded``). It also
-keeps the turn's agent events (``agents.turn_log``), written after ``message:done``, and what the
+keeps the turn's agent events (``agents.turn_log``), written with its accounting, and what the
 turn wrote (tokens, last sequence), from which the turn decides on a checkpoint ahead of need.
 
 Order on every client is the order of events: text goes out through the ``DeltaRelay``, and
@@ -233,21 +233,6 @@ class TurnRecorder:
             decision=decision,
             memories=self.memories,
         )
-        if decision is not None and not self.unsaved:
-            try:
-                await in_worker_thread(
-                    services.turn_record,
-                    user=self.chat.user,
-                    session_id=self.chat.session_id,
-                    decision=decision,
-                    message_id=self.last_message_id,
-                    input_tokens=self.input_tokens,
-                    output_tokens=self.output_tokens,
-                )
-            except Exception:  # accounting lost is not worth losing message:done for
-                logger.exception("recording turn %s failed", self.turn_id)
-        # After the bookkeeping: a client that sees message:done can read everything back.
-        await broadcast(self.chat, done)
         self.log.ended(
             status,
             provider=done.provider,
@@ -257,7 +242,24 @@ class TurnRecorder:
             latency_ms=done.latency_ms,
             message_id=done.message_id,
         )
-        await self.log.flush()  # after message:done: the user never waits for the log
+        if decision is not None and not self.unsaved:
+            try:
+                await in_worker_thread(
+                    services.turn_record,
+                    user=self.chat.user,
+                    session_id=self.chat.session_id,
+                    conversation_id=self.chat.conversation_id,
+                    decision=decision,
+                    message_id=self.last_message_id,
+                    input_tokens=self.input_tokens,
+                    output_tokens=self.output_tokens,
+                    log=self.log.take(),
+                )
+            except Exception:  # accounting lost is not worth losing message:done for
+                logger.exception("recording turn %s failed", self.turn_id)
+        # After the bookkeeping: a client that sees message:done can read everything back.
+        await broadcast(self.chat, done)
+        await self.log.flush()  # a turn without accounting: its log alone, after message:done
 
     async def _store_empty_reply(self, status: str) -> uuid.UUID | None:
         """A turn that ends before the model said anything still names a stored message in

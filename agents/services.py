@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -32,7 +32,7 @@ from agents.tools import all_tools
 from core.db import commit_without_flush
 from core.errors import Conflict, InvalidInput, PermissionDenied
 from jobs.models import AgentEvent
-from jobs.services import agent_log_record
+from jobs.services import LogEntry, agent_log_record, agent_logs_record
 from providers import catalog
 from providers.registry import PROVIDERS
 from routing import services as routing_services
@@ -318,6 +318,14 @@ def session_set_agent(*, user: User, session_id: Any, agent_slug: str) -> bool:
     return bool(changed)
 
 
+_RECORD_TURN = (
+    f"UPDATE {Session._meta.db_table} SET turns = turns + 1, "  # noqa: S608 - our table's name
+    "input_tokens = input_tokens + %s, output_tokens = output_tokens + %s, "
+    "cost_usd = cost_usd + %s, last_provider = %s, last_model = %s "
+    "WHERE id = %s AND user_id = %s"
+)
+
+
 def session_record_turn(
     *,
     user: User,
@@ -328,15 +336,21 @@ def session_record_turn(
     output_tokens: int,
     cost_usd: float | None,
 ) -> None:
-    """Add one turn's usage; ``cost_usd`` is None when the catalog has no prices for the model."""
-    Session.objects.filter(pk=session_id, user=user).update(
-        turns=F("turns") + 1,
-        input_tokens=F("input_tokens") + input_tokens,
-        output_tokens=F("output_tokens") + output_tokens,
-        cost_usd=F("cost_usd") + Decimal(str(round(cost_usd or 0.0, 6))),
-        last_provider=provider,
-        last_model=model,
-    )
+    """Add one turn's usage; ``cost_usd`` is None when the catalog has no prices for the model.
+    Written out: every turn runs it (Django compiled the UPDATE in longer than it ran)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RECORD_TURN,
+            [
+                input_tokens,
+                output_tokens,
+                Decimal(str(round(cost_usd or 0.0, 6))),
+                provider,
+                model,
+                uuid.UUID(str(session_id)),
+                user.pk,
+            ],
+        )
 
 
 def session_end(*, user: User, session_id: Any) -> None:
@@ -353,10 +367,12 @@ def turn_record(
     message_id: uuid.UUID | None,
     input_tokens: int,
     output_tokens: int,
+    conversation_id: Any = None,
+    log: Sequence[LogEntry] = (),
 ) -> None:
-    """A turn's accounting: the session's usage and cost, and the routing decision stored with
-    the message it chose the model for. One transaction that does not wait for the disk (the
-    messages themselves are durable; core.db)."""
+    """A turn's accounting: the session's usage and cost, the routing decision stored with the
+    message it chose the model for, and the turn's agent log (``agents.turn_log``). One
+    transaction that does not wait for the disk (the messages themselves are durable; core.db)."""
     spec = catalog.get_spec(decision.provider, decision.model)
     cost = catalog.estimate_cost(spec, input_tokens, output_tokens) if spec else None
     with commit_without_flush():
@@ -372,6 +388,20 @@ def turn_record(
         routing_services.decision_record(
             user=user, decision=decision, message_id=message_id, failover=decision.failed_over
         )
+        if log:
+            _turn_log_record(
+                user=user, entries=log, session_id=session_id, conversation_id=conversation_id
+            )
+
+
+def _turn_log_record(**entries: Any) -> None:
+    """The turn's log, in a savepoint: a log that cannot be written is logged and dropped, never
+    a reason to lose the accounting beside it (or the turn)."""
+    try:
+        with transaction.atomic():
+            agent_logs_record(**entries)
+    except DatabaseError:
+        logger.warning("could not write the agent log of a turn", exc_info=True)
 
 
 # --- sessions left open by a process that died (the session GC job) ----------------------------

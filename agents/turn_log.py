@@ -1,6 +1,8 @@
 """A chat turn's agent events for ``agent_logs``: kept in memory while the turn runs and written
-in one INSERT after ``message:done`` (``jobs.services.agent_logs_record``), so the log costs the
-reply nothing and a failure to write it never fails the turn (it is logged and dropped).
+in one INSERT with the turn's accounting just before ``message:done`` (``take``, then
+``agents.services.turn_record``), or on their own (``flush``) by a turn that has no accounting
+to write; the log never delays the reply, and a failure to write it never fails the turn (it is
+logged and dropped).
 
 Events (``jobs.models.AgentEvent``): ``turn.started``; ``routing.decided`` with the decision and
 its classification; ``provider.failover`` from the failed model to the next; ``tool.called``
@@ -81,9 +83,16 @@ class TurnLog:
     def ended(self, status: str, **data: Any) -> None:
         self.add(AgentEvent.TURN_ENDED, status, status=status, **data)
 
-    async def flush(self) -> None:
-        """Write what was collected (once); a failure is logged, never raised."""
+    def take(self) -> list[LogEntry]:
+        """What was collected, for the caller to write with the turn's accounting
+        (``agents.services.turn_record``); the log is then empty."""
         entries, self.entries = self.entries, []
+        return entries
+
+    async def flush(self) -> None:
+        """Write what was collected, if anything (a turn without accounting to write it with);
+        a failure is logged, never raised."""
+        entries = self.take()
         if not entries:
             return
         try:

@@ -19,12 +19,16 @@ from conversations.models import Conversation, Message
 from conversations.selectors import _as_uuid, conversation_get, message_find_by_client_id
 from conversations.tokens import estimate_tokens
 from core.errors import InvalidInput, NotFound
+from core.sql import Insert
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 TITLE_LENGTH = 80
 CLIENT_ID_LENGTH = 64
+
+# The turn's writes: one written-out multi-row INSERT (core/sql.py), not compiled per call.
+_INSERT_MESSAGES = Insert(Message)
 
 
 @dataclass
@@ -264,7 +268,7 @@ def _append(
         _row(draft, conversation_id, first + offset, owner_id=user.pk)
         for offset, draft in enumerate(drafts)
     ]
-    return Message.objects.bulk_create(rows)
+    return _INSERT_MESSAGES.save(rows)
 
 
 def _row(

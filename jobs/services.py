@@ -22,6 +22,7 @@ from django_celery_beat.models import PeriodicTask
 from kombu.exceptions import OperationalError as BrokerError
 
 from core.errors import Conflict, InvalidInput, NotFound
+from core.sql import Insert
 from jobs import queues
 from jobs.models import AgentEvent, AgentLog, JobRun, JobState, LogLevel, PausedQueue
 from jobs.selectors import QueueStatus, queue_status, require_staff, schedule_get
@@ -87,6 +88,10 @@ class LogEntry:
     at: dt.datetime = field(default_factory=timezone.now)
 
 
+# A chat turn's log: one written-out multi-row INSERT (core/sql.py), not compiled per turn.
+_INSERT_LOGS = Insert(AgentLog)
+
+
 def agent_logs_record(
     *,
     user: User | None,
@@ -102,18 +107,20 @@ def agent_logs_record(
         _as_uuid(session_id, "session_id"),
         _as_uuid(conversation_id, "conversation_id"),
     )
-    return AgentLog.objects.bulk_create(
-        AgentLog(
-            created_at=entry.at,
-            user=user,
-            event=entry.event,
-            level=entry.level,
-            message=entry.message[:MAX_LOG_MESSAGE],
-            session_id=session,
-            conversation_id=conversation,
-            data=entry.data,
-        )
-        for entry in entries
+    return _INSERT_LOGS.save(
+        [
+            AgentLog(
+                created_at=entry.at,
+                user=user,
+                event=entry.event,
+                level=entry.level,
+                message=entry.message[:MAX_LOG_MESSAGE],
+                session_id=session,
+                conversation_id=conversation,
+                data=entry.data,
+            )
+            for entry in entries
+        ]
     )
 
 

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q, Subquery
+from django.db.models import Max, Q
 
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from core.sql import Insert
 from routing import cache as route_cache
 from routing import engine, selectors
 from routing.classifier import ClassifierContext, classify
@@ -216,6 +217,17 @@ def rule_admin_delete(*, rules: Iterable[RoutingRule]) -> None:
 # --- decisions ---------------------------------------------------------------------------------
 
 
+# Written out (core/sql.py): every turn stores one. The rule may have been deleted since the
+# engine cached it: it is linked only if it still exists, in the same INSERT (a dangling id would
+# fail the deferred foreign-key check at commit).
+_INSERT_DECISION = Insert(
+    RoutingDecisionRecord,
+    expressions={
+        "rule": f"(SELECT id FROM {RoutingRule._meta.db_table} WHERE id = %s)"  # noqa: S608
+    },
+)
+
+
 def decision_record(
     *,
     user: User,
@@ -227,15 +239,10 @@ def decision_record(
 
     ``failover`` defaults to whether the decision came from ``RoutingDecision.failover()``.
     """
-    rule_id: Any = None
-    if decision.rule_id is not None:
-        # The rule may have been deleted since the engine cached it: link it only if it exists,
-        # in the same INSERT (a dangling id would fail the deferred FK check at commit).
-        rule_id = Subquery(RoutingRule.objects.filter(pk=decision.rule_id).values("pk")[:1])
-    return RoutingDecisionRecord.objects.create(
+    record = RoutingDecisionRecord(
         user_id=selectors.user_key(user),
         message_id=message_id,
-        rule_id=rule_id,
+        rule_id=decision.rule_id,
         rule_name=decision.rule or "",
         provider=decision.provider,
         model=decision.model,
@@ -247,6 +254,8 @@ def decision_record(
         failover=decision.failed_over if failover is None else failover,
         override=decision.override,
     )
+    (stored,) = _INSERT_DECISION.save([record])
+    return stored
 
 
 async def adecision_record(

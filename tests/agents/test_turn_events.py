@@ -1,5 +1,5 @@
 """A real chat turn records its agent events in ``agent_logs``: start, routing decision, tool
-calls, failover, failure and end (agents/turn_log.py), written after ``message:done``."""
+calls, failover, failure and end (agents/turn_log.py), written with the turn's accounting."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import OperationalError
 
+from agents import services as agent_services
 from agents import turn_log
+from agents.models import Session
 from jobs.models import AgentLog
 from mosaic.fakes.base import Fault, Script, ToolUse
+from routing.models import RoutingDecisionRecord
 from tests.agents.chat import ChatClient, text_of
 from tests.conftest import token_for
 
@@ -130,6 +133,9 @@ async def test_a_log_that_cannot_be_written_never_fails_the_turn(
     def database_down(**_: Any) -> None:
         raise OperationalError("the database went away")
 
+    # Written with the accounting (agents.services), or alone (agents.turn_log) by a turn that
+    # has no accounting to write it with.
+    monkeypatch.setattr(agent_services, "agent_logs_record", database_down)
     monkeypatch.setattr(turn_log, "agent_logs_record", database_down)
     fake_anthropic.default_script = Script(text="Still here.")
     client = await ChatClient.connect(await sync_to_async(token_for)(alice))
@@ -139,4 +145,8 @@ async def test_a_log_that_cannot_be_written_never_fails_the_turn(
     assert [first[-1]["status"], second[-1]["status"]] == ["complete", "complete"]
     assert text_of(second) == "Still here."
     assert await sync_to_async(logged)(info["conversation_id"]) == []
+    # The accounting written in the same transaction is kept (the log had a savepoint).
+    session = await Session.objects.aget(pk=info["session_id"])
+    assert session.turns == 2
+    assert await RoutingDecisionRecord.objects.filter(user=alice).acount() == 2
     await client.close()

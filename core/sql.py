@@ -1,0 +1,79 @@
+"""Written-out INSERTs for the rows a chat turn writes (its messages, its agent log).
+
+``QuerySet.bulk_create`` compiles its statement on every call: for the two or three rows of a
+turn that took longer in Python than PostgreSQL took to store them (docs/performance.md, "Turn
+cost"). ``Insert`` builds the statement text once per model and row count and prepares each
+value with the field's own ``pre_save`` and ``get_db_prep_save``, as ``bulk_create`` does: the
+same values reach the same columns (``auto_now_add`` timestamps, JSON, UUIDs), and the rows come
+back as saved model instances with their database-generated primary key.
+
+A column may take its value through an SQL expression with one placeholder instead of as it is
+(``expressions``; e.g. a foreign key written only if the row it names still exists): such
+columns come back from the database, with the primary key, into the saved instances.
+
+Only for plain rows: no ``GeneratedField`` is written (PostgreSQL computes it), no signals are
+sent (``bulk_create`` sends none either) and no conflict handling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Any, Generic, TypeVar
+
+from django.db import connection
+from django.db.models import Field, Model
+
+M = TypeVar("M", bound=Model)
+
+
+class Insert(Generic[M]):
+    """``INSERT INTO <table> (<every stored column>) VALUES … [RETURNING <the auto key and the
+    columns set by expressions>]``."""
+
+    def __init__(self, model: type[M], expressions: Mapping[str, str] | None = None) -> None:
+        meta = model._meta
+        auto = meta.auto_field
+        expressions = expressions or {}
+        self.fields: list[Field[Any, Any]] = [
+            field
+            for field in meta.concrete_fields
+            if field is not auto and not getattr(field, "generated", False)
+        ]
+        unknown = set(expressions) - {field.name for field in self.fields}
+        if unknown:
+            raise ValueError(f"{model.__name__} has no stored field {', '.join(sorted(unknown))}")
+        # Read back after the INSERT: the key PostgreSQL chose, and columns set by expressions.
+        self.returned: list[Field[Any, Any]] = [
+            *([auto] if auto is not None else []),
+            *(field for field in self.fields if field.name in expressions),
+        ]
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(field.column) for field in self.fields)
+        self.head = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "  # noqa: S608
+        placeholders = (expressions.get(field.name, "%s") for field in self.fields)
+        self.row = "(" + ", ".join(placeholders) + ")"
+        returning = ", ".join(quote(field.column) for field in self.returned)
+        self.tail = f" RETURNING {returning}" if returning else ""
+
+    @cache  # noqa: B019 - one per model, kept for the process's life; a handful of row counts
+    def statement(self, rows: int) -> str:
+        return self.head + ", ".join([self.row] * rows) + self.tail
+
+    def save(self, objects: Sequence[M]) -> list[M]:
+        """Insert ``objects`` in one statement (in the caller's transaction, if any)."""
+        if not objects:
+            return []
+        params: list[Any] = []
+        for obj in objects:
+            for field in self.fields:
+                params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
+        with connection.cursor() as cursor:
+            cursor.execute(self.statement(len(objects)), params)
+            rows = cursor.fetchall() if self.returned else [()] * len(objects)
+        for obj, row in zip(objects, rows, strict=True):
+            for field, value in zip(self.returned, row, strict=True):
+                setattr(obj, field.attname, value)
+            obj._state.adding = False
+            obj._state.db = connection.alias
+        return list(objects)
