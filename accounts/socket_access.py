@@ -9,8 +9,13 @@ credential it came with. So each authenticated socket listens, through the chann
 - its browser session's group, for a cookie socket: logging out ends that session's sockets.
 
 A message to any of them closes the socket with code 4401 (the code of an unauthenticated
-socket) and tells the consumer that it disconnected. The services that revoke or deactivate
-publish after their transaction commits. Messages over Redis can be missed (a Redis restart),
+socket); the server then tells the consumer that it disconnected, as for any close. The services
+that revoke or deactivate publish after their transaction commits.
+
+One listener per process (``AccessListener``) holds one channel-layer channel, joined to the
+groups of the process's sockets (each group once, however many sockets it has), and closes the
+sockets of a group when its message comes: an idle socket costs a callback in a set, not a
+channel, a subscription and a waiting task of its own, and a frame passes through unwrapped. Messages over Redis can be missed (a Redis restart),
 so the chat consumer also re-checks the token and the user before each turn
 (``accounts.selectors.socket_access_valid``, one indexed query).
 """
@@ -20,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -55,7 +62,7 @@ def end_sockets(*groups: str) -> None:
         return
     try:
         for group in groups:
-            async_to_sync(layer.group_send)(group, {"type": ACCESS_ENDED})
+            async_to_sync(layer.group_send)(group, {"type": ACCESS_ENDED, "group": group})
     except Exception:
         logger.exception("could not end the chat sockets of %s", ", ".join(groups))
 
@@ -77,6 +84,70 @@ def socket_groups(scope: dict[str, Any]) -> list[str]:
     return groups
 
 
+OnEnd = Callable[[], None]
+
+
+class AccessListener:
+    """This process's ear for the end of its sockets' access (one per event loop)."""
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.channel = ""
+        self.watchers: dict[str, set[OnEnd]] = {}
+        self.lock = asyncio.Lock()  # joining and leaving groups, one at a time
+        self.task: asyncio.Task[None] | None = None
+
+    async def watch(self, groups: list[str], on_end: OnEnd) -> None:
+        async with self.lock:
+            if not self.channel:
+                self.channel = await self.layer.new_channel("access.")
+                self.task = asyncio.create_task(self._listen())
+            for group in groups:
+                watchers = self.watchers.setdefault(group, set())
+                if not watchers:
+                    await self.layer.group_add(group, self.channel)
+                watchers.add(on_end)
+
+    async def unwatch(self, groups: list[str], on_end: OnEnd) -> None:
+        async with self.lock:
+            for group in groups:
+                watchers = self.watchers.get(group)
+                if watchers is None:
+                    continue
+                watchers.discard(on_end)
+                if not watchers:
+                    del self.watchers[group]
+                    await self.layer.group_discard(group, self.channel)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis failed under the listener: the per-turn check still holds
+                logger.warning("listening for the end of sockets' access failed", exc_info=True)
+                await asyncio.sleep(1.0)
+                continue
+            if message.get("type") != ACCESS_ENDED:
+                continue
+            for on_end in list(self.watchers.get(message.get("group", ""), ())):
+                on_end()
+
+
+_listeners: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AccessListener] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def access_listener(layer: Any) -> AccessListener:
+    loop = asyncio.get_running_loop()
+    listener = _listeners.get(loop)
+    if listener is None:
+        listener = _listeners[loop] = AccessListener(layer)
+    return listener
+
+
 class AccessEndMiddleware:
     """ASGI middleware, inside the authentication: closes sockets whose access ended."""
 
@@ -89,43 +160,24 @@ class AccessEndMiddleware:
         if layer is None:
             return await self.app(scope, receive, send)
 
-        channel = await layer.new_channel("access.")
-        for group in groups:
-            await layer.group_add(group, channel)
-        ended: asyncio.Future[Any] = asyncio.ensure_future(layer.receive(channel))
         closed = False
-        listening = True
+        closing: asyncio.Task[Any] | None = None
 
-        async def receive_until_ended() -> dict[str, Any]:
-            nonlocal closed, listening
-            if closed:
-                return {"type": "websocket.disconnect", "code": CLOSE_ACCESS_ENDED}
-            if listening:
-                incoming = asyncio.ensure_future(receive())
-                try:
-                    await asyncio.wait({incoming, ended}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    if not incoming.done():
-                        incoming.cancel()
-                if incoming.done() and not incoming.cancelled():
-                    return dict(incoming.result())
-                if not ended.cancelled() and ended.exception() is None:
-                    closed = True
-                    await send({"type": "websocket.close", "code": CLOSE_ACCESS_ENDED})
-                    return {"type": "websocket.disconnect", "code": CLOSE_ACCESS_ENDED}
-                # Redis failed under the listener: keep the chat going rather than cut it (the
-                # per-turn check still applies).
-                logger.warning("stopped listening for the end of a socket's access: %r", ended)
-                listening = False
-            return dict(await receive())
+        def on_end() -> None:
+            nonlocal closed, closing
+            if not closed:  # the server tells the app that the socket closed, as for any close
+                closed = True
+                closing = asyncio.create_task(
+                    send({"type": "websocket.close", "code": CLOSE_ACCESS_ENDED})
+                )
 
         async def send_while_open(message: dict[str, Any]) -> None:
             if not closed:
                 await send(message)
 
+        listener = access_listener(layer)
+        await listener.watch(groups, on_end)
         try:
-            return await self.app(scope, receive_until_ended, send_while_open)
+            return await self.app(scope, receive, send_while_open)
         finally:
-            ended.cancel()
-            for group in groups:
-                await layer.group_discard(group, channel)
+            await listener.unwatch(groups, on_end)

@@ -8,7 +8,6 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from channels.db import database_sync_to_async
@@ -34,6 +33,8 @@ CATCH_UP_SECONDS = 2.0
 class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     channel: ClassVar[str] = "websocket"
     chat: ChatSession | None = None
+    layer_heard = 0.0  # when the channel layer last brought this client an event
+    catching_up: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -46,6 +47,8 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
+        if self.catching_up is not None:
+            self.catching_up.cancel()
         if self.chat is not None:
             await gateway.disconnect(self.chat)
 
@@ -65,6 +68,7 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         await gateway.receive(self.chat, command)
+        self._watch_following()  # opening a conversation mid-turn follows that turn
 
     async def access_still_valid(self) -> bool:
         assert self.chat is not None
@@ -83,38 +87,34 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     # --- channel-layer messages ------------------------------------------------------------------
 
-    # Channels reads the channel layer through ``self.channel_receive``, which it sets up in
-    # ``__call__``. While this client follows another client's turn, ours also asks the gateway
-    # now and then to catch the client up from the database: when Redis is down, the group
-    # message that ends the turn never comes (the layer keeps waiting, it does not fail). The
-    # read itself is never cancelled: cancelling it unsubscribes the channel.
-    @property
-    def channel_receive(self) -> Callable[[], Awaitable[dict[str, Any]]]:
-        return self._receive_from_layer
-
-    @channel_receive.setter
-    def channel_receive(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-        self._layer_receive = receive
-
-    async def _receive_from_layer(self) -> dict[str, Any]:
-        reading = asyncio.ensure_future(self._layer_receive())
-        try:
-            while True:
-                following = self.chat is not None and bool(self.chat.following)
-                done, _ = await asyncio.wait(
-                    {reading}, timeout=CATCH_UP_SECONDS if following else None
-                )
-                if done:
-                    return reading.result()
-                if self.chat is not None:
-                    await gateway.catch_up(self.chat)
-        except BaseException:
-            reading.cancel()
-            raise
+    # While this client follows another client's turn (``ChatSession.following``), a watchdog asks
+    # the gateway to catch the client up from the database whenever the channel layer has been
+    # silent for CATCH_UP_SECONDS: when Redis is down, the group message that ends the turn never
+    # comes (the layer keeps waiting, it does not fail). Following starts on a layer message or
+    # on opening a conversation mid-turn; the watchdog runs only meanwhile, so an idle socket's
+    # reads of the layer are plain awaits.
 
     async def chat_event(self, message: dict[str, Any]) -> None:
         if self.chat is not None:
+            self.layer_heard = time.monotonic()
             await fanout.deliver(self.chat, message)
+            self._watch_following()
+
+    def _watch_following(self) -> None:
+        if self.chat is None or not self.chat.following:
+            return
+        if self.catching_up is None or self.catching_up.done():
+            self.layer_heard = max(self.layer_heard, time.monotonic())
+            self.catching_up = asyncio.create_task(self._catch_up_while_following(self.chat))
+
+    async def _catch_up_while_following(self, chat: ChatSession) -> None:
+        while chat.following:
+            quiet = time.monotonic() - self.layer_heard
+            if quiet < CATCH_UP_SECONDS:
+                await asyncio.sleep(CATCH_UP_SECONDS - quiet)
+                continue
+            await gateway.catch_up(chat)
+            self.layer_heard = time.monotonic()  # again after another quiet interval
 
     async def chat_cancel(self, message: dict[str, Any]) -> None:
         if self.chat is not None:
