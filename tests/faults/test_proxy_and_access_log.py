@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ import httpx
 import pytest
 import websockets
 
-from mosaic.serve import daphne_arguments
+from mosaic.serve import daphne_arguments, freeze_startup_objects
 from tests.live import PROJECT_DIR, START_TIMEOUT, free_port, server_env
 
 SERVE = [sys.executable, "-m", "mosaic.serve"]
@@ -116,3 +117,14 @@ def test_daphne_trusts_proxy_headers_only_behind_a_proxy(
     )
     assert ("--proxy-headers" in args) is expected
     assert args.count("--proxy-headers") <= 1
+
+
+def test_start_up_objects_are_frozen_out_of_the_collectors_scans() -> None:
+    gc.unfreeze()
+    try:
+        freeze_startup_objects()
+        # Everything alive now (Django, the SDKs) is in the permanent generation: a full
+        # collection during a turn no longer walks it (238 ms for 343,000 objects, measured).
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
