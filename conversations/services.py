@@ -1,8 +1,8 @@
 """Writes to conversations and messages. Every function takes the acting user and scopes by it.
 
-Sequence numbers are handed out by one ``UPDATE … RETURNING`` on the conversation row inside
-the same transaction as the INSERT, so concurrent writers (two sockets, two processes) never
-collide and a failed insert gives its numbers back.
+Sequence numbers are handed out by an ``UPDATE … RETURNING`` on the conversation row in the
+same statement (appends) or transaction (checkpoints) as the INSERT, so concurrent writers (two
+sockets, two processes) never collide and a failed insert gives its numbers back.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +28,20 @@ if TYPE_CHECKING:
 TITLE_LENGTH = 80
 CLIENT_ID_LENGTH = 64
 
-# The turn's writes: one written-out multi-row INSERT (core/sql.py), not compiled per call.
-_INSERT_MESSAGES = Insert(Message)
+# Appending rows is one written-out statement (core/sql.py), not compiled per call: it reserves
+# their numbers on the conversation row, which also checks that the conversation is the user's
+# (no row reserved: each row's sequence is NULL, and the INSERT fails), and inserts the rows
+# numbered from there; a row's ``sequence`` field holds its distance from the last number.
+_RESERVE = (
+    f"WITH reserved AS (UPDATE {Conversation._meta.db_table} "  # noqa: S608 - our table's name
+    "SET last_sequence = last_sequence + %s, updated_at = clock_timestamp(), "
+    "title = CASE WHEN title = '' THEN %s ELSE title END "
+    "WHERE id = %s AND owner_id = %s RETURNING last_sequence) "
+)
+_INSERT_MESSAGES = Insert(
+    Message, expressions={"sequence": "(SELECT last_sequence FROM reserved) - %s"}
+)
+NOT_NULL_VIOLATION = "23502"
 
 
 @dataclass
@@ -122,7 +135,7 @@ def message_persist_user(
     conversation_uuid = _as_uuid(conversation_id)
     draft = MessageDraft(role=Message.Role.USER, content=content, client_id=client_id)
     try:
-        with transaction.atomic():
+        with _savepoint_if_nested():
             (message,) = _append(
                 user=user,
                 conversation_id=conversation_uuid,
@@ -145,8 +158,15 @@ def messages_append(
     """Append rows in order (one UPDATE for the numbers, one multi-row INSERT), atomically."""
     if not drafts:
         return []
-    with transaction.atomic():
+    with _savepoint_if_nested():
         return _append(user=user, conversation_id=_as_uuid(conversation_id), drafts=drafts)
+
+
+def _savepoint_if_nested() -> AbstractContextManager[Any]:
+    """An append is one statement, atomic by itself: outside a transaction it needs none (no
+    BEGIN and COMMIT round trips); inside one, a savepoint keeps a failed append (a resent
+    ``client_id``) from breaking the caller's transaction."""
+    return transaction.atomic() if connection.in_atomic_block else nullcontext()
 
 
 def checkpoint_append(
@@ -260,15 +280,21 @@ def messages_fail_streaming(*, user: User, conversation_id: Any) -> int:
 def _append(
     *, user: User, conversation_id: uuid.UUID, drafts: Sequence[MessageDraft], title: str = ""
 ) -> list[Message]:
-    first = _reserve_sequences(
-        user=user, conversation_id=conversation_id, count=len(drafts), title=title
-    )
-    # _reserve_sequences checked that the conversation is the user's.
+    """Append rows in order, numbered after the conversation's last: one statement, atomic on its
+    own (run it in a transaction or savepoint only where something else must share it)."""
+    last = len(drafts) - 1
     rows = [
-        _row(draft, conversation_id, first + offset, owner_id=user.pk)
+        _row(draft, conversation_id, last - offset, owner_id=user.pk)
         for offset, draft in enumerate(drafts)
     ]
-    return _INSERT_MESSAGES.save(rows)
+    try:
+        return _INSERT_MESSAGES.save(
+            rows, prefix=_RESERVE, prefix_params=[len(drafts), title, conversation_id, user.pk]
+        )
+    except IntegrityError as error:
+        if getattr(error.__cause__, "sqlstate", None) == NOT_NULL_VIOLATION:
+            raise NotFound("Conversation not found.") from None  # no row was reserved
+        raise
 
 
 def _row(

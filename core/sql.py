@@ -7,9 +7,10 @@ value with the field's own ``pre_save`` and ``get_db_prep_save``, as ``bulk_crea
 same values reach the same columns (``auto_now_add`` timestamps, JSON, UUIDs), and the rows come
 back as saved model instances with their database-generated primary key.
 
-A column may take its value through an SQL expression with one placeholder instead of as it is
-(``expressions``; e.g. a foreign key written only if the row it names still exists): such
-columns come back from the database, with the primary key, into the saved instances.
+A column may take its value through an SQL expression with one placeholder, which receives the
+field's value (``expressions``; e.g. a foreign key written only if the row it names still
+exists): such columns come back from the database, with the primary key, into the saved
+instances. A statement may begin with a ``WITH`` clause those expressions read (``prefix``).
 
 Only for plain rows: no ``GeneratedField`` is written (PostgreSQL computes it), no signals are
 sent (``bulk_create`` sends none either) and no conflict handling.
@@ -57,19 +58,21 @@ class Insert(Generic[M]):
         self.tail = f" RETURNING {returning}" if returning else ""
 
     @cache  # noqa: B019 - one per model, kept for the process's life; a handful of row counts
-    def statement(self, rows: int) -> str:
-        return self.head + ", ".join([self.row] * rows) + self.tail
+    def statement(self, rows: int, prefix: str = "") -> str:
+        return prefix + self.head + ", ".join([self.row] * rows) + self.tail
 
-    def save(self, objects: Sequence[M]) -> list[M]:
+    def save(
+        self, objects: Sequence[M], *, prefix: str = "", prefix_params: Sequence[Any] = ()
+    ) -> list[M]:
         """Insert ``objects`` in one statement (in the caller's transaction, if any)."""
         if not objects:
             return []
-        params: list[Any] = []
+        params: list[Any] = list(prefix_params)
         for obj in objects:
             for field in self.fields:
                 params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
         with connection.cursor() as cursor:
-            cursor.execute(self.statement(len(objects)), params)
+            cursor.execute(self.statement(len(objects), prefix), params)
             rows = cursor.fetchall() if self.returned else [()] * len(objects)
         for obj, row in zip(objects, rows, strict=True):
             for field, value in zip(self.returned, row, strict=True):
