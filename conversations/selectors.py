@@ -152,18 +152,30 @@ _OWNED_MESSAGES = (
     "ON c.id = m.conversation_id WHERE m.conversation_id = %s AND c.owner_id = %s"
 )
 _COLUMNS = {f.name: f.column for f in Message._meta.concrete_fields}
-_CHECKPOINT_SQL = (
-    "SELECT "
-    + ", ".join(f"m.{column}" for name, column in _COLUMNS.items() if name != "search_vector")
-    + f" {_OWNED_MESSAGES} AND m.role = %s ORDER BY m.sequence DESC LIMIT 1"
-)
-_CONTEXT_ROWS_SQL = (
+# The checkpoint comes back as a Message: every stored field but the search vector, by attname,
+# in the model's order (Model.from_db's).
+_CHECKPOINT_FIELDS = [
+    (f.attname, f.column) for f in Message._meta.concrete_fields if f.name != "search_vector"
+]
+_CHECKPOINT_ATTNAMES = [attname for attname, _ in _CHECKPOINT_FIELDS]
+# Both in one round trip (psycopg's client-side binding runs the two statements in one query):
+# the newest checkpoint, then the rows after what it covers (all of them without one).
+_CONTEXT_SQL = (
+    "SELECT "  # noqa: S608 - our table and column names
+    + ", ".join(f"m.{column}" for _, column in _CHECKPOINT_FIELDS)
+    + f" {_OWNED_MESSAGES} AND m.role = %s ORDER BY m.sequence DESC LIMIT 1; "
     "SELECT "
     + ", ".join(f"m.{_COLUMNS[name]}" for name in ContextRow._fields)
-    + f" {_OWNED_MESSAGES} AND m.role <> %s AND NOT (m.status = ANY(%s)) AND m.sequence > %s "
+    + f" {_OWNED_MESSAGES} AND m.role <> %s AND NOT (m.status = ANY(%s)) "  # noqa: S608
+    f"AND m.sequence > COALESCE((SELECT p.covers_to FROM {Message._meta.db_table} p "
+    "WHERE p.conversation_id = m.conversation_id AND p.role = %s "
+    "ORDER BY p.sequence DESC LIMIT 1), -1) "
     "ORDER BY m.sequence"
 )
 _JSON_FIELDS = tuple(ContextRow._fields.index(name) for name in ("tool_arguments", "metadata"))
+_JSON_MODEL_FIELDS = frozenset(
+    f.attname for f in Message._meta.concrete_fields if f.get_internal_type() == "JSONField"
+)
 
 
 def _context_row(row: tuple[Any, ...]) -> ContextRow:
@@ -181,24 +193,32 @@ def context_messages(
     without failed rows, and without rows still streaming unless ``with_streaming`` (a turn
     that holds the conversation's lock asks for them: they are a dead turn's, to be failed).
 
-    Two indexed queries: the newest checkpoint row, then the rows after its range.
+    Two indexed queries in one round trip: the newest checkpoint row, then the rows after its
+    range.
     """
     conversation_uuid = _as_uuid(conversation_id)
-    found = list(
-        Message.objects.raw(_CHECKPOINT_SQL, [conversation_uuid, user.pk, Message.Role.CHECKPOINT])
-    )
-    checkpoint = found[0] if found else None
     left_out = [Message.Status.FAILED]
     if not with_streaming:
         left_out.append(Message.Status.STREAMING)
-    covers_to = checkpoint.covers_to if checkpoint is not None else None
-    after = -1 if covers_to is None else covers_to
+    checkpoint_role = Message.Role.CHECKPOINT
     with connection.cursor() as cursor:
         cursor.execute(
-            _CONTEXT_ROWS_SQL,
-            [conversation_uuid, user.pk, Message.Role.CHECKPOINT, left_out, after],
+            _CONTEXT_SQL,
+            [
+                *(conversation_uuid, user.pk, checkpoint_role),
+                *(conversation_uuid, user.pk, checkpoint_role, left_out, checkpoint_role),
+            ],
         )
+        found = cursor.fetchone()
+        cursor.nextset()
         fetched = cursor.fetchall()
+    checkpoint = None
+    if found is not None:
+        values = [
+            json.loads(value) if isinstance(value, str) and name in _JSON_MODEL_FIELDS else value
+            for name, value in zip(_CHECKPOINT_ATTNAMES, found, strict=True)
+        ]
+        checkpoint = Message.from_db(connection.alias, _CHECKPOINT_ATTNAMES, values)
     return checkpoint, [_context_row(row) for row in fetched]
 
 

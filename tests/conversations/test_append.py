@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from conversations import services
+from conversations import selectors, services
 from conversations.models import Conversation, Message
 from core.errors import NotFound
 
@@ -89,3 +89,34 @@ def test_inside_a_transaction_a_failed_append_leaves_the_transaction_usable(
         assert not created
         services.messages_append(user=alice, conversation_id=conversation.pk, drafts=DRAFTS[:1])
     assert Message.objects.filter(conversation=conversation).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_context_read_gives_the_newest_checkpoint_whole_and_the_rows_after_it(
+    alice: Any, bob: Any
+) -> None:
+    conversation = services.conversation_create(user=alice)
+    for index in range(4):
+        services.message_persist_user(
+            user=alice, conversation_id=conversation.pk, content=f"m{index}", client_id=f"c{index}"
+        )
+    services.checkpoint_append(
+        user=alice, conversation_id=conversation.pk, content="old", covers_from=1, covers_to=1,
+        metadata={"kind": "summary"},
+    )  # fmt: skip
+    newest, _ = services.checkpoint_append(
+        user=alice, conversation_id=conversation.pk, content="SUMMARY", covers_from=1,
+        covers_to=3, metadata={"kind": "summary", "n": 2},
+    )  # fmt: skip
+    services.messages_append(user=alice, conversation_id=conversation.pk, drafts=DRAFTS[:1])
+
+    checkpoint, rows = selectors.context_messages(user=alice, conversation_id=conversation.pk)
+
+    assert checkpoint is not None
+    stored = Message.objects.get(pk=newest.pk)
+    for field in Message._meta.concrete_fields:
+        if field.name != "search_vector":
+            assert getattr(checkpoint, field.attname) == getattr(stored, field.attname), field
+    assert checkpoint.metadata == {"kind": "summary", "n": 2}
+    assert [row.content for row in rows] == ["m3", "one"]  # after sequence 3, no checkpoints
+    assert selectors.context_messages(user=bob, conversation_id=conversation.pk) == (None, [])
