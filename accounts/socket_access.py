@@ -10,14 +10,14 @@ credential it came with. So each authenticated socket listens, through the chann
 
 A message to any of them closes the socket with code 4401 (the code of an unauthenticated
 socket); the server then tells the consumer that it disconnected, as for any close. The services
-that revoke or deactivate publish after their transaction commits.
+that revoke or deactivate publish after their transaction commits. Messages over Redis can be
+missed (a Redis restart), so the chat consumer also re-checks the token and the user before each
+turn (``accounts.selectors.socket_access_valid``, one indexed query).
 
 One listener per process (``AccessListener``) holds one channel-layer channel, joined to the
 groups of the process's sockets (each group once, however many sockets it has), and closes the
 sockets of a group when its message comes: an idle socket costs a callback in a set, not a
-channel, a subscription and a waiting task of its own, and a frame passes through unwrapped. Messages over Redis can be missed (a Redis restart),
-so the chat consumer also re-checks the token and the user before each turn
-(``accounts.selectors.socket_access_valid``, one indexed query).
+channel, a subscription and a waiting task of its own, and a frame passes through unwrapped.
 """
 
 from __future__ import annotations
