@@ -172,18 +172,21 @@ _CONTEXT_SQL = (
     "ORDER BY p.sequence DESC LIMIT 1), -1) "
     "ORDER BY m.sequence"
 )
-_JSON_FIELDS = tuple(ContextRow._fields.index(name) for name in ("tool_arguments", "metadata"))
-_JSON_MODEL_FIELDS = frozenset(
+_JSON_ATTNAMES = {
     f.attname for f in Message._meta.concrete_fields if f.get_internal_type() == "JSONField"
-)
+}
+_CONTEXT_JSON = [i for i, name in enumerate(ContextRow._fields) if name in _JSON_ATTNAMES]
+_CHECKPOINT_JSON = [i for i, name in enumerate(_CHECKPOINT_ATTNAMES) if name in _JSON_ATTNAMES]
 
 
-def _context_row(row: tuple[Any, ...]) -> ContextRow:
+def _json_decoded(row: tuple[Any, ...], indexes: list[int]) -> list[Any]:
+    """The row with its jsonb values decoded (they arrive as text: Django decodes them in the
+    field, and these reads bypass the fields)."""
     values = list(row)
-    for index in _JSON_FIELDS:  # jsonb arrives as text (Django decodes it in the field)
+    for index in indexes:
         if isinstance(values[index], str):
             values[index] = json.loads(values[index])
-    return ContextRow(*values)
+    return values
 
 
 def context_messages(
@@ -214,12 +217,9 @@ def context_messages(
         fetched = cursor.fetchall()
     checkpoint = None
     if found is not None:
-        values = [
-            json.loads(value) if isinstance(value, str) and name in _JSON_MODEL_FIELDS else value
-            for name, value in zip(_CHECKPOINT_ATTNAMES, found, strict=True)
-        ]
+        values = _json_decoded(found, _CHECKPOINT_JSON)
         checkpoint = Message.from_db(connection.alias, _CHECKPOINT_ATTNAMES, values)
-    return checkpoint, [_context_row(row) for row in fetched]
+    return checkpoint, [ContextRow(*_json_decoded(row, _CONTEXT_JSON)) for row in fetched]
 
 
 def conversation_search(

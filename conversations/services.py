@@ -155,7 +155,7 @@ def message_persist_user(
 def messages_append(
     *, user: User, conversation_id: Any, drafts: Sequence[MessageDraft]
 ) -> list[Message]:
-    """Append rows in order (one UPDATE for the numbers, one multi-row INSERT), atomically."""
+    """Append rows in order, atomically (one statement reserves the numbers and inserts)."""
     if not drafts:
         return []
     with _savepoint_if_nested():

@@ -463,16 +463,21 @@ async def _server_sent_events(
             elif name == "data":
                 data.append(value)
             continue
-        if kind in _STREAM_EVENTS and data:
-            payload = json.loads("\n".join(data))
-            if not isinstance(payload, dict):
-                raise ValueError(f"an SSE {kind} event whose data is not an object")
+        if (payload := _event_data(kind, data)) is not None:
             yield kind, payload
         kind, data = "", []
-    if kind in _STREAM_EVENTS and data:  # the last event, unterminated
-        payload = json.loads("\n".join(data))
-        if isinstance(payload, dict):
-            yield kind, payload
+    if (payload := _event_data(kind, data)) is not None:  # the last event, unterminated
+        yield kind, payload
+
+
+def _event_data(kind: str, data: list[str]) -> dict[str, Any] | None:
+    """The JSON object of a Messages event; None for any other event or one without data."""
+    if kind not in _STREAM_EVENTS or not data:
+        return None
+    payload = json.loads("\n".join(data))
+    if not isinstance(payload, dict):
+        raise ValueError(f"an SSE {kind} event whose data is not an object")
+    return payload
 
 
 def _parse_input(tool: list[str]) -> dict[str, Any]:
