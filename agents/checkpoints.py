@@ -18,12 +18,11 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from channels.db import database_sync_to_async
-
 from agents.tasks import extract_at_checkpoint, write_checkpoint
 from conversations.checkpoints import ahead_due
 from conversations.context import BuiltContext
 from conversations.tokens import estimate_tokens
+from core.db import in_database_thread
 from jobs.models import AgentEvent
 from jobs.services import agent_log_record
 
@@ -92,8 +91,8 @@ async def after_turn(
         return ""
     try:
         return str(
-            await database_sync_to_async(_send)(
-                user, str(conversation_id), request, made_in_turn, context.checkpoint_id
+            await in_database_thread(
+                _send, user, str(conversation_id), request, made_in_turn, context.checkpoint_id
             )
         )
     except Exception:  # the broker or database is unreachable: the reply is out already

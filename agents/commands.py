@@ -11,8 +11,6 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from channels.db import database_sync_to_async
-
 from agents import channel as ch
 from agents import selectors, services
 from agents.memory_commands import memory_command
@@ -21,6 +19,7 @@ from agents.session import AgentView, ChatSession
 from agents.tools import all_tools
 from conversations import services as conversation_services
 from conversations.context import context_usage
+from core.db import in_database_thread
 from core.errors import InvalidInput, MosaicError
 from routing.rules import validate_model_ref
 
@@ -79,14 +78,17 @@ async def _model(
     if ref.lower() == "auto":
         new_override, output = "", "Routing chooses the model again for each message."
     else:
-        provider, model = await database_sync_to_async(validate_model_ref)(ref)
+        provider, model = await in_database_thread(validate_model_ref, ref)
         new_override, output = (
             f"{provider}:{model}",
             f"Model pinned to {provider}:{model} for this session.",
         )
     if new_override != chat.model_override:
-        await database_sync_to_async(services.session_set_model)(
-            user=chat.user, session_id=chat.session_id, model_override=new_override
+        await in_database_thread(
+            services.session_set_model,
+            user=chat.user,
+            session_id=chat.session_id,
+            model_override=new_override,
         )
     chat.model_override = new_override
     # Pinned: that model. Unpinned: what routing would start from, until it decides.
@@ -163,7 +165,7 @@ async def _agent(
     chat: ChatSession, text: str, rest: list[str], args: dict[str, Any]
 ) -> ch.CommandAnswered:
     if not rest:
-        output, agents = await database_sync_to_async(_agent_list)(chat)
+        output, agents = await in_database_thread(_agent_list, chat)
         return _result(text, True, output, agents=agents)
     if rest[0] == "new":
         if not args:
@@ -174,7 +176,7 @@ async def _agent(
                 "use; the terminal client asks for them. Available tools: "
                 f"{', '.join(sorted(all_tools()))}.",
             )
-        created = await database_sync_to_async(_create_agent)(chat, args)
+        created = await in_database_thread(_create_agent, chat, args)
         return _result(
             text,
             True,
@@ -184,7 +186,7 @@ async def _agent(
         )
     if chat.session_id is None:
         raise InvalidInput("Open a conversation first.")
-    agent, changed = await database_sync_to_async(_switch_agent)(chat, rest[0])
+    agent, changed = await in_database_thread(_switch_agent, chat, rest[0])
     chat.agent = AgentView.of(agent)
     # What the next message will likely use, until routing decides (as on open); a model
     # pinned with /model stays pinned: the user's explicit choice beats an agent's default.
@@ -214,7 +216,7 @@ async def _history(
 ) -> ch.CommandAnswered:
     if chat.conversation_id is None:
         raise InvalidInput("Open a conversation first.")
-    count, tokens = await database_sync_to_async(_history_stats)(chat)
+    count, tokens = await in_database_thread(_history_stats, chat)
     window = chat.window
     share = 100 * tokens / window if window else 0
     output = f"{count} messages; context {tokens:,} tokens of {window:,} ({share:.1f}%) for {chat.provider}:{chat.model}."

@@ -10,7 +10,6 @@ import logging
 import time
 from typing import Any, ClassVar
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -20,6 +19,7 @@ from agents import channel as ch
 from agents import events, fanout, gateway, ws_adapter
 from agents.protocol import parse_client_frame
 from agents.session import ChatSession
+from core.db import in_database_thread
 from core.errors import MosaicError
 
 logger = logging.getLogger("mosaic.socket")
@@ -73,8 +73,10 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def access_still_valid(self) -> bool:
         assert self.chat is not None
         return bool(
-            await database_sync_to_async(socket_access_valid)(
-                user_id=self.chat.user.pk, token_id=self.scope.get(TOKEN_ID_SCOPE_KEY)
+            await in_database_thread(
+                socket_access_valid,
+                user_id=self.chat.user.pk,
+                token_id=self.scope.get(TOKEN_ID_SCOPE_KEY),
             )
         )
 

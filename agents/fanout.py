@@ -14,7 +14,6 @@ import asyncio
 import logging
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from agents import channel as ch
@@ -22,6 +21,7 @@ from agents import events, live
 from agents.events import merge_text
 from agents.session import ChatSession
 from conversations import selectors as conversation_selectors
+from core.db import in_database_thread
 
 logger = logging.getLogger("mosaic.gateway")
 
@@ -99,8 +99,11 @@ async def catch_up(chat: ChatSession) -> None:
     turn, tell it how that turn ended, from the database, once the end is stored."""
     if not chat.following or chat.conversation_id is None:
         return
-    end = await database_sync_to_async(conversation_selectors.turn_end_after)(
-        user=chat.user, conversation_id=chat.conversation_id, message_id=chat.following
+    end = await in_database_thread(
+        conversation_selectors.turn_end_after,
+        user=chat.user,
+        conversation_id=chat.conversation_id,
+        message_id=chat.following,
     )
     if end is not None:
         chat.following, chat.caught_up = "", str(end.id)

@@ -17,8 +17,6 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from channels.db import database_sync_to_async
-
 from agents import channel as ch
 from agents import events, fanout, limits, live, persistence, selectors, services
 from agents.commands import run_command
@@ -29,6 +27,7 @@ from conversations import selectors as conversation_selectors
 from conversations import services as conversation_services
 from conversations.context import context_usage
 from conversations.models import Conversation, Message
+from core.db import in_database_thread
 from core.errors import Conflict, MosaicError
 from routing.rules import validate_model_ref
 
@@ -77,9 +76,7 @@ async def disconnect(chat: ChatSession) -> None:
     chat.connected = False
     await fanout.leave(chat)
     if chat.session_id is not None:
-        await database_sync_to_async(services.session_end)(
-            user=chat.user, session_id=chat.session_id
-        )
+        await in_database_thread(services.session_end, user=chat.user, session_id=chat.session_id)
 
 
 async def catch_up(chat: ChatSession) -> None:
@@ -187,15 +184,15 @@ async def open_conversation(chat: ChatSession, command: ch.OpenConversation) -> 
             "A reply is still being generated; cancel it before switching conversations."
         )
     if command.model:
-        provider, model = await database_sync_to_async(validate_model_ref)(command.model)
+        provider, model = await in_database_thread(validate_model_ref, command.model)
         chat.model_override = f"{provider}:{model}"
     turn_running = False
     if (wanted := _as_uuid(command.conversation_id)) is not None:
         # Before the history is read: rows the database could not take, and whether a turn runs.
         await persistence.recover_unsaved(user=chat.user, conversation_id=wanted)
         turn_running = await live.turn_running(chat.user.pk, wanted)
-    state = await database_sync_to_async(_open_state)(
-        chat.user, command, chat, turn_running=turn_running
+    state = await in_database_thread(
+        _open_state, chat.user, command, chat, turn_running=turn_running
     )
     if chat.conversation_id != state.conversation.pk:
         await fanout.leave(chat)

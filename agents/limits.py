@@ -27,10 +27,9 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
-from channels.db import database_sync_to_async
-
 from accounts.selectors import TurnLimits, turn_limits_for
 from agents.live import redis_client
+from core.db import in_database_thread
 from core.errors import RateLimited
 
 if TYPE_CHECKING:
@@ -141,7 +140,7 @@ class TurnSlot:
 
 async def admit_turn(user: User) -> TurnSlot:
     """Admit one more turn for ``user`` or raise ``RateLimited`` saying when to try again."""
-    limits = await database_sync_to_async(turn_limits_for)(user=user)
+    limits = await in_database_thread(turn_limits_for, user=user)
     member = uuid.uuid4().hex
     now = time.time()
     verdict = await redis_client().eval(  # type: ignore[no-untyped-call]

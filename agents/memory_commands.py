@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from channels.db import database_sync_to_async
-
 from agents import channel as ch
+from core.db import in_database_thread
 from core.errors import InvalidInput
 from memory import selectors, services
 from memory.models import Insight
@@ -101,16 +100,16 @@ def _forget(chat: ChatSession, insight_id: str) -> tuple[str, dict[str, Any]]:
 
 async def memory_command(chat: ChatSession, text: str, rest: list[str]) -> ch.CommandAnswered:
     if not rest:
-        output, data = await database_sync_to_async(_overview)(chat)
+        output, data = await in_database_thread(_overview, chat)
     elif rest[0] == "search":
         query = " ".join(rest[1:]).strip()
         if not query:
             raise InvalidInput("What should I look for? /memory search <text>")
-        output, data = await database_sync_to_async(_search)(chat, query)
+        output, data = await in_database_thread(_search, chat, query)
     elif rest[0] == "forget":
         if len(rest) != 2:
             raise InvalidInput("Which one? /memory forget <id> (the number /memory shows).")
-        output, data = await database_sync_to_async(_forget)(chat, rest[1].lstrip("#"))
+        output, data = await in_database_thread(_forget, chat, rest[1].lstrip("#"))
     else:
         raise InvalidInput(f"Unknown /memory command {rest[0]!r}. {USAGE}")
     return ch.CommandAnswered(text, True, output, data)

@@ -24,7 +24,6 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
@@ -33,6 +32,7 @@ from agents.runtime import StepOutput, ToolOutcome
 from conversations import services as conversation_services
 from conversations.models import Message
 from conversations.services import MessageDraft
+from core.db import in_database_thread
 from core.errors import Unavailable
 from routing.decision import RoutingDecision
 
@@ -59,10 +59,13 @@ async def persist_user_message(
     *, user: User, conversation_id: uuid.UUID, content: str, client_id: str
 ) -> tuple[Message, bool]:
     """Store the user's message (idempotent on ``client_id``): ``(message, created)``."""
-    result: tuple[Message, bool] = await database_sync_to_async(
-        conversation_services.message_persist_user
-    )(user=user, conversation_id=conversation_id, content=content, client_id=client_id)
-    return result
+    return await in_database_thread(
+        conversation_services.message_persist_user,
+        user=user,
+        conversation_id=conversation_id,
+        content=content,
+        client_id=client_id,
+    )
 
 
 def partial_drafts(step: StepOutput, decision: RoutingDecision) -> list[MessageDraft]:
@@ -140,8 +143,8 @@ async def save_drafts(
     pause = 0.1
     while True:
         try:
-            rows: list[Message] = await database_sync_to_async(write)(
-                user=user, conversation_id=conversation_id, drafts=drafts
+            rows: list[Message] = await in_database_thread(
+                write, user=user, conversation_id=conversation_id, drafts=drafts
             )
         except UNREACHABLE as error:
             if time.monotonic() + pause > give_up:

@@ -30,7 +30,7 @@ from agents.session import ChatSession
 from agents.turn_log import TurnLog
 from conversations.models import Message
 from conversations.services import MessageDraft
-from core.db import in_worker_thread
+from core.db import in_database_thread
 from routing.decision import RoutingDecision
 
 logger = logging.getLogger("mosaic.gateway")
@@ -244,7 +244,7 @@ class TurnRecorder:
         )
         if decision is not None and not self.unsaved:
             try:
-                await in_worker_thread(
+                await in_database_thread(
                     services.turn_record,
                     user=self.chat.user,
                     session_id=self.chat.session_id,

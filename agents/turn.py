@@ -17,7 +17,6 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from agents import channel as ch
@@ -48,7 +47,7 @@ from conversations import services as conversation_services
 from conversations.context import build_context
 from conversations.models import Message
 from conversations.selectors import ContextRow
-from core.db import in_worker_thread
+from core.db import in_database_thread
 from core.errors import Conflict, InvalidInput, MosaicError, NotFound, TooLarge
 from memory.recall import recall_for_turn
 from providers import catalog, chat_health
@@ -105,8 +104,10 @@ async def continue_turn(chat: ChatSession) -> None:
     received = time.monotonic()
     if chat.conversation_id is None:
         raise InvalidInput("Open a conversation first (send conversation:open).")
-    message = await database_sync_to_async(conversation_selectors.last_user_message)(
-        user=chat.user, conversation_id=chat.conversation_id
+    message = await in_database_thread(
+        conversation_selectors.last_user_message,
+        user=chat.user,
+        conversation_id=chat.conversation_id,
     )
     await _start_turn(chat, message, received, received)
 
@@ -148,8 +149,8 @@ async def _already_answered(chat: ChatSession, message: Message) -> bool:
     if await live.turn_running(chat.user.pk, chat.conversation_id):
         return True
     return bool(
-        await database_sync_to_async(conversation_selectors.has_reply_after)(
-            user=chat.user, message=message
+        await in_database_thread(
+            conversation_selectors.has_reply_after, user=chat.user, message=message
         )
     )
 
@@ -193,9 +194,7 @@ async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecor
     # history's)
     recalled, inputs, _ = await asyncio.gather(
         recall_for_turn(user=chat.user, text=message.content),
-        database_sync_to_async(load_turn_inputs)(
-            chat.user, chat.conversation_id, decision.provider
-        ),
+        in_database_thread(load_turn_inputs, chat.user, chat.conversation_id, decision.provider),
         announce_route(chat, decision),
     )
     recorder.memories = chat.memories_used = recalled.used
@@ -283,7 +282,7 @@ async def schedule_memory_extraction(chat: ChatSession) -> None:
     """Send the idle extraction job (at most one waits per conversation: usually a Redis
     round trip and nothing more); never a reason to fail a turn."""
     try:
-        await in_worker_thread(
+        await in_database_thread(
             schedule_extraction, user_id=chat.user.pk, conversation_id=chat.conversation_id
         )
     except Exception:
@@ -356,9 +355,7 @@ async def agent_for_turn(chat: ChatSession, decision: RoutingDecision) -> AgentV
     if not decision.agent or decision.agent == chat.agent.slug:
         return chat.agent
     try:
-        agent = await database_sync_to_async(selectors.agent_get)(
-            user=chat.user, slug=decision.agent
-        )
+        agent = await in_database_thread(selectors.agent_get, user=chat.user, slug=decision.agent)
     except NotFound:
         logger.warning(
             "rule %r names agent %r, which %s cannot use", decision.rule, decision.agent, chat.user

@@ -16,7 +16,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from core.db import commit_without_flush, in_worker_thread
+from core.db import commit_without_flush, in_database_thread
 from jobs.models import AgentEvent, LogLevel
 from jobs.services import LogEntry, agent_logs_record
 
@@ -96,7 +96,7 @@ class TurnLog:
         if not entries:
             return
         try:
-            await in_worker_thread(
+            await in_database_thread(
                 _record,
                 user=self.user,
                 entries=entries,

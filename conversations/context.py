@@ -16,13 +16,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from conversations import selectors, services
 from conversations.models import Message
 from conversations.selectors import ContextRow
 from conversations.tokens import estimate_tokens
+from core.db import in_database_thread
 from providers.adapters.base import ChatMessage
 
 if TYPE_CHECKING:
@@ -151,8 +151,8 @@ async def build_context(
     """``loaded`` is ``selectors.context_messages``' result when the caller already read it
     (the gateway reads it in the same database round trip as the credential)."""
     if loaded is None:
-        loaded = await sync_to_async(selectors.context_messages)(
-            user=user, conversation_id=conversation_id
+        loaded = await in_database_thread(
+            selectors.context_messages, user=user, conversation_id=conversation_id
         )
     checkpoint, rows = loaded
     system = system_with_checkpoint(system_prompt, checkpoint)
@@ -175,7 +175,8 @@ async def build_context(
     summary, kind = await _summarise_or_truncate(
         summarise, checkpoint, older, covers_from, covers_to
     )
-    new_checkpoint, created = await sync_to_async(services.checkpoint_append)(
+    new_checkpoint, created = await in_database_thread(
+        services.checkpoint_append,
         user=user,
         conversation_id=conversation_id,
         content=summary,

@@ -1,6 +1,6 @@
 """Database helpers shared by the apps.
 
-``in_worker_thread``: database code run beside, not behind, the chat path's database thread.
+``in_database_thread``: how async code (the chat path, the socket) runs database code.
 
 ``commit_without_flush``: a transaction whose COMMIT does not wait for PostgreSQL to flush its
 write-ahead log to disk (``SET LOCAL synchronous_commit = off``). For records whose loss in a
@@ -14,14 +14,23 @@ user's and the assistant's messages durable (docs/operations.md, "Durability").
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
+import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from asgiref.sync import sync_to_async
-from django.db import close_old_connections, connection, connections, transaction
+from django.conf import settings
+from django.db import connection, connections, transaction
 
 T = TypeVar("T")
+
+# A database thread hands its connection back (to the pool, or closes it) after this long idle.
+IDLE_SECONDS = 30.0
 
 
 @contextmanager
@@ -33,21 +42,122 @@ def commit_without_flush() -> Iterator[None]:
         yield
 
 
-async def in_worker_thread(func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Run database code in a worker thread of its own, beside the chat path's database thread.
+async def in_database_thread(func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run ``func`` (database code) in one of the process's database threads and return its
+    result; cancelling the wait before the call starts skips the call, as an executor does.
 
-    Every thread-sensitive call (``database_sync_to_async``, ``sync_to_async``'s default) runs in
-    one thread per process, one call after the other: a turn's bookkeeping queued there makes
-    the next message wait, and reads that could overlap (memory beside history) do not. Code
-    run here must be self-contained (its own transaction, no state shared with another call);
-    it takes a connection from the pool and gives it back when it returns.
+    Each of ``MOSAIC_DATABASE_THREADS`` threads keeps its connection between calls, so a call
+    costs a hand-off and the queries, not also a connection taken from the pool and given back
+    and the bookkeeping of asgiref's ``sync_to_async`` around it (~400 µs of CPU per call with
+    those, ~170 µs without, for one trivial query; docs/performance.md, "Turn cost"). Calls run
+    side by side, so a turn's bookkeeping does not make the next message wait, and reads that
+    can overlap (memory beside history) do. Code run here must be self-contained: its own
+    transaction (or autocommit), no state shared with another call.
     """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+    context = contextvars.copy_context()
 
-    def run() -> T:
-        close_old_connections()
+    def call() -> None:
+        if future.cancelled():
+            return
         try:
-            return func(*args, **kwargs)
-        finally:
-            connections.close_all()  # back to the pool (or closed, without one)
+            result = context.run(func, *args, **kwargs)
+        except BaseException as error:
+            _deliver(loop, future.set_exception, future, error)
+        else:
+            _deliver(loop, future.set_result, future, result)
 
-    return await sync_to_async(run, thread_sensitive=False)()
+    _threads.submit(call)
+    return await future
+
+
+def stop_database_threads() -> None:
+    """Hand every database thread's connection back and end the threads (they start again on
+    the next call): before the database they use goes away (the test suite's end)."""
+    _threads.stop()
+
+
+def _deliver(
+    loop: asyncio.AbstractEventLoop,
+    setter: Callable[[Any], None],
+    future: asyncio.Future[Any],
+    value: Any,
+) -> None:
+    def settle() -> None:
+        if not future.done():
+            setter(value)
+
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+        loop.call_soon_threadsafe(settle)
+
+
+class _DatabaseThreads:
+    """A few threads taking calls from one queue, each keeping its own connection."""
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def submit(self, call: Callable[[], None]) -> None:
+        if self._pid != os.getpid():  # first call, or a forked child (the threads stayed behind)
+            self._start()
+        self._calls.put(call)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._calls = queue.SimpleQueue()
+            self._threads = [
+                threading.Thread(target=self._serve, name=f"mosaic-db-{n}", daemon=True)
+                for n in range(max(1, int(settings.MOSAIC_DATABASE_THREADS)))
+            ]
+            for thread in self._threads:
+                thread.start()
+            self._pid = os.getpid()
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._pid != os.getpid():
+                return
+            for _ in self._threads:
+                self._calls.put(None)
+            for thread in self._threads:
+                thread.join()
+            self._threads, self._pid = [], 0
+
+    def _serve(self) -> None:
+        calls = self._calls
+        while True:
+            try:
+                call = calls.get(timeout=IDLE_SECONDS)
+            except queue.Empty:
+                connections.close_all()  # idle: back to the pool (or closed, without one)
+                continue
+            if call is None:
+                connections.close_all()
+                return
+            try:
+                call()
+            finally:
+                _keep_or_drop_connection()
+
+
+def _keep_or_drop_connection() -> None:
+    """After a call: keep the thread's connection unless it failed and is no longer usable, or
+    the call left a transaction open (it would leak into the next call)."""
+    if connection.connection is None:
+        return
+    if connection.in_atomic_block or not connection.get_autocommit():
+        connection.close()
+    elif connection.errors_occurred:
+        if connection.is_usable():
+            connection.errors_occurred = False
+        else:
+            connection.close()
+
+
+_threads = _DatabaseThreads()

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from core.db import commit_without_flush, in_worker_thread
+from core.db import commit_without_flush, in_database_thread
 from core.errors import MosaicError
 from memory import selectors, services, space
 from memory.models import Insight
@@ -116,7 +116,7 @@ def _search_and_mark(user: User, vector: list[float]) -> tuple[ScoredInsight, ..
 async def recall_for_turn(*, user: User, text: str) -> Recall:
     """The memory to offer with ``text``, the user's message (see the module docstring)."""
     try:
-        start = await in_worker_thread(_start, user)
+        start = await in_database_thread(_start, user)
     except Exception:
         logger.warning("memory recall for user %s: reading memory failed", user.pk, exc_info=True)
         return Recall(skipped="error")
@@ -131,7 +131,7 @@ async def recall_for_turn(*, user: User, text: str) -> Recall:
         vectors = await asyncio.wait_for(
             start.service.aembed([query]), timeout=float(settings.MOSAIC_MEMORY_RECALL_TIMEOUT)
         )
-        insights = await in_worker_thread(_search_and_mark, user, vectors[0])
+        insights = await in_database_thread(_search_and_mark, user, vectors[0])
     except TimeoutError:
         logger.warning("memory recall for user %s: the embedder timed out", user.pk)
         return Recall(preferences=start.preferences, skipped="embedder: timed out")

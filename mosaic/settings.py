@@ -131,6 +131,9 @@ DATABASE_POOL_MAX_SIZE = env.env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1)
 DATABASE_POOL_TIMEOUT = env.env_float("DATABASE_POOL_TIMEOUT", 5.0, minimum=0.5)
 # Without the pool (DATABASE_POOL=false, e.g. behind PgBouncer): keep connections open this long.
 DATABASE_CONN_MAX_AGE = env.env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+# The threads that run the socket's and the chat turn's database calls (core.db.in_database_thread),
+# each keeping one connection (so at most this many of the pool's, after DATABASE_POOL_MAX_SIZE).
+MOSAIC_DATABASE_THREADS = env.env_int("MOSAIC_DATABASE_THREADS", 4, minimum=1)
 
 
 def _database_config(url: str) -> dict[str, Any]:

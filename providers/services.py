@@ -23,13 +23,14 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from redis.exceptions import LockError, RedisError
 
+from core.db import in_database_thread
 from core.errors import Conflict, InvalidInput
 from providers import oauth, outbound, selectors
 from providers.adapters.base import (
@@ -332,8 +333,8 @@ async def aresolve_credential(
     *, user: User | None, provider: str, force_refresh: bool = False
 ) -> ResolvedCredential:
     """``resolve_credential`` for async callers (the gateway, the runtime)."""
-    return await sync_to_async(resolve_credential)(
-        user=user, provider=provider, force_refresh=force_refresh
+    return await in_database_thread(
+        resolve_credential, user=user, provider=provider, force_refresh=force_refresh
     )
 
 

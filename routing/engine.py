@@ -31,8 +31,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import sync_to_async
-
+from core.db import in_database_thread
 from core.errors import InvalidInput
 from providers.registry import PROVIDERS
 from routing import cache as route_cache
@@ -147,7 +146,8 @@ async def aresolve(
 
     When everything is in the process cache (the usual case) the decision is made right here in
     the event loop, in microseconds; when a refresh from Redis or the database is due, the whole
-    resolve runs in a thread instead (``sync_to_async``), where the ORM and cache reads belong.
+    resolve runs in a database thread instead (``in_database_thread``), where the ORM and cache
+    reads belong.
     """
     try:
         return _resolve_safely(
@@ -160,7 +160,8 @@ async def aresolve(
             allow_io=False,
         )
     except route_cache.NeedsIO:
-        return await sync_to_async(resolve)(
+        return await in_database_thread(
+            resolve,
             classification,
             user=user,
             session=session,

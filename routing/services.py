@@ -10,10 +10,10 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import sync_to_async
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 
+from core.db import in_database_thread
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.sql import Insert
 from routing import cache as route_cache
@@ -265,8 +265,8 @@ async def adecision_record(
     message_id: uuid.UUID | str | None = None,
     failover: bool | None = None,
 ) -> RoutingDecisionRecord:
-    return await sync_to_async(decision_record)(
-        user=user, decision=decision, message_id=message_id, failover=failover
+    return await in_database_thread(
+        decision_record, user=user, decision=decision, message_id=message_id, failover=failover
     )
 
 

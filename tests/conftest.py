@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from accounts.services import token_create
 from conversations.models import Message
+from core.db import stop_database_threads
 from routing import cache as route_cache
 from tests.live import LiveProcess, SharedDaphnes, start_celery_worker, start_daphne
 
@@ -144,6 +145,7 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
     Otherwise DROP DATABASE fails with "being accessed by other users" at teardown.
     """
     yield
+    stop_database_threads()  # this process's: they hand their connections back
     from django.db import connection
 
     with django_db_blocker.unblock(), connection.cursor() as cursor:

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import quote
 
-from channels.db import database_sync_to_async
-
 from agents import channel as ch
 from agents import events, gateway
 from agents.listener import ChannelListener
@@ -43,6 +41,7 @@ from agents.runtime import CallerOptions
 from agents.session import ChatSession
 from agents.turn import continue_turn
 from conversations import selectors as conversation_selectors
+from core.db import in_database_thread
 from core.errors import MosaicError
 from providers.adapters.base import ToolCall
 
@@ -109,8 +108,11 @@ class CompletionCall:
 
     async def _start(self, conversation_header: str) -> None:
         try:
-            intake = await database_sync_to_async(take_in)(
-                user=self.user, request=self.request, conversation_header=conversation_header
+            intake = await in_database_thread(
+                take_in,
+                user=self.user,
+                request=self.request,
+                conversation_header=conversation_header,
             )
         except MosaicError as exc:
             raise errors.from_failure(events.failure_for(exc)) from exc
@@ -201,8 +203,8 @@ class CompletionCall:
             return "tool_calls"
         message_id = self.ended.message_id if self.ended else ""
         if message_id and self.conversation_id is not None:
-            self.completion.stop_reason = await database_sync_to_async(_stop_reason)(
-                self.user, self.conversation_id, message_id
+            self.completion.stop_reason = await in_database_thread(
+                _stop_reason, self.user, self.conversation_id, message_id
             )
         return self.completion.body()["choices"][0]["finish_reason"]  # type: ignore[no-any-return]
 

@@ -22,7 +22,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -35,6 +34,7 @@ from agents.openai_api import errors
 from agents.openai_api.call import CompletionCall
 from agents.openai_api.listing import model_list
 from agents.openai_api.wire import DONE, ApiError, parse_body, parse_request
+from core.db import in_database_thread
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -53,7 +53,7 @@ def error_response(error: ApiError, headers: dict[str, str] | None = None) -> Js
 
 async def _authenticate(request: HttpRequest) -> User:
     raw = bearer_from_header(request.headers.get("Authorization", ""))
-    user = await sync_to_async(user_for_token)(raw) if raw else None
+    user = await in_database_thread(user_for_token, raw) if raw else None
     if user is None:
         raise errors.unauthorized()
     return user
@@ -111,5 +111,5 @@ async def models(request: HttpRequest) -> JsonResponse:
         user = await _authenticate(request)
     except ApiError as error:
         return error_response(error)
-    entries = await sync_to_async(model_list)(user=user)
+    entries = await in_database_thread(model_list, user=user)
     return JsonResponse({"object": "list", "data": entries})

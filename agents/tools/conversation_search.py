@@ -3,10 +3,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from asgiref.sync import sync_to_async
-
 from agents.tools import Tool, ToolContext, ToolError, register
 from conversations import selectors
+from core.db import in_database_thread
 from core.errors import InvalidInput
 
 
@@ -27,8 +26,8 @@ def _search(context: ToolContext, query: str, limit: int) -> list[dict[str, Any]
 
 async def conversation_search(context: ToolContext, arguments: dict[str, Any]) -> str:
     try:
-        results = await sync_to_async(_search)(
-            context, arguments["query"], int(arguments.get("limit", 5))
+        results = await in_database_thread(
+            _search, context, arguments["query"], int(arguments.get("limit", 5))
         )
     except InvalidInput as exc:
         raise ToolError(exc.message) from None

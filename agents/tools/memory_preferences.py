@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from asgiref.sync import sync_to_async
-
 from agents.tools import Tool, ToolContext, ToolError, register
+from core.db import in_database_thread
 from core.errors import MosaicError
 from memory import selectors, services
 from memory.models import Preference
@@ -19,7 +18,7 @@ def _get(context: ToolContext) -> dict[str, str]:
 
 
 async def memory_get_preferences(context: ToolContext, arguments: dict[str, Any]) -> str:
-    preferences = await sync_to_async(_get)(context)
+    preferences = await in_database_thread(_get, context)
     if not preferences:
         return "The user has no saved preferences."
     return json.dumps(preferences, ensure_ascii=False)
@@ -33,8 +32,8 @@ def _set(context: ToolContext, key: str, value: str) -> tuple[Preference, bool]:
 
 async def memory_set_preference(context: ToolContext, arguments: dict[str, Any]) -> str:
     try:
-        preference, changed = await sync_to_async(_set)(
-            context, arguments["key"], arguments["value"]
+        preference, changed = await in_database_thread(
+            _set, context, arguments["key"], arguments["value"]
         )
     except MosaicError as exc:
         raise ToolError(exc.message) from None

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
-
 from agents.tools import Tool, ToolContext, ToolError, register
+from core.db import in_database_thread
 from core.errors import MosaicError
 from memory import services
 from memory.models import Insight
@@ -28,7 +27,7 @@ def _save(context: ToolContext, arguments: dict[str, Any]) -> services.SavedInsi
 
 async def memory_save_insight(context: ToolContext, arguments: dict[str, Any]) -> str:
     try:
-        saved = await sync_to_async(_save)(context, arguments)
+        saved = await in_database_thread(_save, context, arguments)
     except MosaicError as exc:
         raise ToolError(exc.message) from None
     if saved.created:

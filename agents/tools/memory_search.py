@@ -8,9 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from asgiref.sync import sync_to_async
-
 from agents.tools import Tool, ToolContext, ToolError, register
+from core.db import in_database_thread
 from core.errors import MosaicError
 from memory import selectors, services
 from memory.models import Insight
@@ -38,7 +37,7 @@ def _search(context: ToolContext, arguments: dict[str, Any]) -> list[dict[str, A
 
 async def memory_search(context: ToolContext, arguments: dict[str, Any]) -> str:
     try:
-        results = await sync_to_async(_search)(context, arguments)
+        results = await in_database_thread(_search, context, arguments)
     except MosaicError as exc:
         raise ToolError(exc.message) from None
     if not results:

@@ -382,17 +382,18 @@ def test_default_lookups_read_credentials_and_health(alice: Any, settings: Any) 
 async def test_aresolve_decides_in_the_event_loop_when_everything_is_cached(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from asgiref.sync import sync_to_async as real_sync_to_async
     from django.contrib.auth.models import AnonymousUser
+
+    from core.db import in_database_thread as real_in_database_thread
 
     monkeypatch.setattr(route_cache, "REFRESH_SECONDS", 3600.0)
     hops: list[object] = []
 
-    def counting_sync_to_async(func: Any) -> Any:
+    async def counting_in_database_thread(func: Any, /, *args: Any, **kwargs: Any) -> Any:
         hops.append(func)
-        return real_sync_to_async(func)
+        return await real_in_database_thread(func, *args, **kwargs)
 
-    monkeypatch.setattr(engine, "sync_to_async", counting_sync_to_async)
+    monkeypatch.setattr(engine, "in_database_thread", counting_in_database_thread)
     # The first call has to load the rules, which happens in a thread (with its own database
     # connection, so it sees the committed, migration-seeded rules).
     first = await engine.aresolve(classify(WHAT_TIME), user=AnonymousUser(), health={})  # type: ignore[arg-type]
