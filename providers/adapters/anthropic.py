@@ -176,25 +176,34 @@ class AnthropicAdapter:
         self, request: ChatRequest, credential: ResolvedCredential
     ) -> AsyncIterator[Event]:
         client = self._client(credential)
-        params = build_params(request)
+        body = request_body(build_params(request))
         state = _StreamState()
         try:
-            # The SDK sends the request (auth, headers, its errors for a refused one); the
-            # events are read as JSON here rather than built into its typed objects, which cost
-            # more than the rest of relaying them (docs/performance.md, "Turn cost").
-            async with client.messages.with_streaming_response.create(
-                **params,
+            # The SDK sends the request (auth, headers, its errors for a refused one), but the
+            # body is encoded here and the events are read as JSON: its ``messages.create``
+            # copies and walks the whole history on every call and builds each event into a
+            # typed object, which together cost more than the rest of the turn's relaying
+            # (docs/performance.md, "Turn cost").
+            response = await client.post(
+                "/v1/messages",
+                content=body,
+                cast_to=httpx2.Response,
                 stream=True,
-                timeout=anthropic.Timeout(
-                    request.timeout, connect=min(CONNECT_TIMEOUT, request.timeout)
-                ),
-            ) as response:
+                options={
+                    "timeout": anthropic.Timeout(
+                        request.timeout, connect=min(CONNECT_TIMEOUT, request.timeout)
+                    )
+                },
+            )
+            try:
                 request_id = response.headers.get("request-id")
-                async for kind, data in _server_sent_events(response.iter_lines()):
+                async for kind, data in _server_sent_events(response.aiter_lines()):
                     if kind == "error":
                         raise _stream_error(data, request_id, content_started=state.content_started)
                     for normalised in state.feed(kind, data):
                         yield normalised
+            finally:
+                await response.aclose()
         except ProviderError:
             raise
         except Exception as exc:
@@ -266,6 +275,13 @@ class AnthropicAdapter:
 
 
 # --- request translation -----------------------------------------------------------------------
+
+
+def request_body(params: dict[str, Any]) -> bytes:
+    """The streamed request's JSON body: ``build_params`` with ``stream`` on."""
+    return json.dumps(
+        {**params, "stream": True}, ensure_ascii=False, separators=(",", ":")
+    ).encode()
 
 
 def build_params(request: ChatRequest) -> dict[str, Any]:
