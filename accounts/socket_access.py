@@ -36,7 +36,7 @@ logger = logging.getLogger("mosaic.sockets")
 
 CLOSE_ACCESS_ENDED = 4401
 ACCESS_ENDED = "access.ended"
-# Where BearerTokenWebsocketMiddleware leaves the id of the token a socket came with.
+# Where SocketAuthMiddleware leaves the id of the token a socket came with.
 TOKEN_ID_SCOPE_KEY = "api_token_id"  # noqa: S105 - a scope key, not a secret
 
 

@@ -9,12 +9,11 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mosaic.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs the app registry loaded
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from accounts.auth import BearerTokenWebsocketMiddleware  # noqa: E402
+from accounts.auth import SocketAuthMiddleware  # noqa: E402 - needs the app registry loaded
 from accounts.socket_access import AccessEndMiddleware  # noqa: E402
 from mosaic.ws_urls import websocket_urlpatterns  # noqa: E402
 
@@ -25,7 +24,7 @@ class BrowserOriginValidator(OriginValidator):  # type: ignore[misc]
     The Origin check defends cookie-authenticated browser sockets against cross-site hijacking.
     Terminal clients send no Origin and must authenticate with a bearer token, which a foreign
     page cannot attach, so refusing them (Channels' default) would protect nothing; a socket
-    without an Origin is never authenticated by its cookie (``BearerTokenWebsocketMiddleware``).
+    without an Origin is never authenticated by its cookie (``SocketAuthMiddleware``).
     """
 
     def valid_origin(self, parsed_origin: object) -> bool:
@@ -40,12 +39,10 @@ application = ProtocolTypeRouter(
         # Browsers send an Origin header, which must be one of ALLOWED_HOSTS (cross-site socket
         # hijacking); terminal clients send none and authenticate with a bearer token.
         "websocket": BrowserOriginValidator(
-            AuthMiddlewareStack(
-                BearerTokenWebsocketMiddleware(
-                    # A logout, a revoked token or a deactivated user ends the sockets that came
-                    # in with them (accounts/socket_access.py).
-                    AccessEndMiddleware(URLRouter(websocket_urlpatterns))
-                )
+            SocketAuthMiddleware(
+                # A logout, a revoked token or a deactivated user ends the sockets that came in
+                # with them (accounts/socket_access.py).
+                AccessEndMiddleware(URLRouter(websocket_urlpatterns))
             ),
             # A pattern without scheme matches the host on any port, as ALLOWED_HOSTS does.
             list(settings.ALLOWED_HOSTS),
