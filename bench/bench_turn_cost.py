@@ -392,7 +392,7 @@ def top_of_profile(path: Path, limit: int = 25) -> None:
         print(f"  {100 * count / total:5.1f} %  {frame}")
 
 
-def step_marks(text: str) -> dict[str, float]:
+def step_marks(text: str, slowest: int = 5) -> dict[str, float]:
     """The median of each step's mark over all of Mosaic's turns (ms from the frame's arrival)."""
     marks: dict[str, list[float]] = collections.defaultdict(list)
     for match in re.finditer(r"turn \w+: (.*)", text):
@@ -402,7 +402,16 @@ def step_marks(text: str) -> dict[str, float]:
     turns = max((len(v) for v in marks.values()), default=0)
     print(f"\nserver-side marks, median of {turns} turns (ms from the frame's arrival):")
     print("  " + "  ".join(f"{name} {ms:.1f}" for name, ms in medians.items()))
+    # The tail: the turns whose first token came last, each with all its marks
+    lines = [m.group(1) for m in re.finditer(r"turn \w+: (.*)", text)]
+    first = [(float(m.group(1)), line) for line in lines if (m := FIRST_TOKEN.search(line))]
+    print("the slowest first tokens, with their turns' marks:")
+    for _, line in sorted(first, reverse=True)[:slowest]:
+        print("  " + line)
     return medians
+
+
+FIRST_TOKEN = re.compile(r"first_token=([\d.]+)ms")
 
 
 def main() -> None:
