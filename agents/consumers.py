@@ -10,6 +10,7 @@ import logging
 import time
 from typing import Any, ClassVar
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -35,6 +36,16 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     chat: ChatSession | None = None
     layer_heard = 0.0  # when the channel layer last brought this client an event
     catching_up: asyncio.Task[None] | None = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its ``aclose_old_connections`` before every handler: a hop
+        to asgiref's sync thread per frame and per channel-layer message, to tidy connections
+        this consumer never uses (its database calls run in ``core.db.in_database_thread``,
+        whose threads look after their own)."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         user = self.scope.get("user")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import channels.consumer
 import pytest
+from channels.sessions import InstanceSessionWrapper
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
@@ -29,6 +31,37 @@ async def test_bearer_token_connects_and_ping_answers_pong(alice: Any) -> None:
     await communicator.send_json_to({"type": "ping"})
     assert await communicator.receive_json_from(timeout=5) == {"type": "pong"}
     await communicator.disconnect()
+
+
+async def test_a_token_socket_takes_no_detour_per_frame(
+    alice: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No session machinery for a token socket, and no hop to asgiref's sync thread to tidy
+    connections before each frame (Channels' default dispatch): the consumer's database calls
+    run in core.db's threads."""
+    from asgiref.sync import sync_to_async
+
+    detours: list[str] = []
+
+    async def close_old_connections() -> None:
+        detours.append("aclose_old_connections")
+
+    real_init = InstanceSessionWrapper.__init__
+
+    def session_wrapper(wrapper: Any, *args: Any) -> None:
+        detours.append("session")
+        real_init(wrapper, *args)
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", close_old_connections)
+    monkeypatch.setattr(InstanceSessionWrapper, "__init__", session_wrapper)
+    token = await sync_to_async(token_for)(alice)
+    communicator, connected, _ = await connect([(b"authorization", f"Bearer {token}".encode())])
+    assert connected
+    for _ in range(3):
+        await communicator.send_json_to({"type": "ping"})
+        assert await communicator.receive_json_from(timeout=5) == {"type": "pong"}
+    await communicator.disconnect()
+    assert detours == []
 
 
 @pytest.mark.parametrize(
