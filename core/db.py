@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from asgiref.sync import AsyncToSync, sync_to_async
 from django.conf import settings
 from django.db import connection, connections, transaction
 
@@ -52,8 +53,14 @@ async def in_database_thread(func: Callable[..., T], /, *args: Any, **kwargs: An
     those, ~170 µs without, for one trivial query; docs/performance.md, "Turn cost"). Calls run
     side by side, so a turn's bookkeeping does not make the next message wait, and reads that
     can overlap (memory beside history) do. Code run here must be self-contained: its own
-    transaction (or autocommit), no state shared with another call.
+    transaction (or autocommit), no state shared with another call. Under ``async_to_sync``
+    (sync code calling async code) the call runs in the sync caller's thread instead.
     """
+    if getattr(AsyncToSync.executors, "current", None) is not None:
+        # Called from sync code through async_to_sync (a Celery job, a test): run in that
+        # code's thread, on its connection and inside its transaction, as sync_to_async does;
+        # another connection could wait forever on the rows that transaction holds.
+        return await sync_to_async(func, thread_sensitive=True)(*args, **kwargs)
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
     context = contextvars.copy_context()

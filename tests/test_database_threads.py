@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.contrib.auth.models import User
 from django.db import DatabaseError, connection, transaction
 
@@ -119,3 +120,18 @@ async def test_a_call_cancelled_before_it_starts_never_runs(threads: Any) -> Non
     await in_database_thread(lambda: None)  # after the cancelled call in the queue
     assert ran == []
     assert queued.cancelled()
+
+
+@pytest.mark.django_db
+def test_sync_code_calling_async_code_keeps_its_thread_and_transaction() -> None:
+    """Under async_to_sync (a Celery job, a sync test), the call runs where sync_to_async would
+    run it: in the caller's thread, inside the transaction it holds."""
+
+    def inside() -> tuple[threading.Thread, bool]:
+        return threading.current_thread(), User.objects.filter(username="uncommitted").exists()
+
+    with transaction.atomic():
+        User.objects.create(username="uncommitted")
+        thread, seen = async_to_sync(in_database_thread)(inside)
+    assert thread is threading.current_thread()
+    assert seen
