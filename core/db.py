@@ -20,6 +20,7 @@ import contextvars
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -30,8 +31,10 @@ from django.db import connection, connections, transaction
 
 T = TypeVar("T")
 
-# A database thread hands its connection back (to the pool, or closes it) after this long idle.
+# A database thread hands its connection back (to the pool, or closes it) after this long idle,
+# and checks it before a call after this long without one.
 IDLE_SECONDS = 30.0
+CHECK_AFTER_SECONDS = 1.0
 
 
 @contextmanager
@@ -53,7 +56,9 @@ async def in_database_thread(func: Callable[..., T], /, *args: Any, **kwargs: An
     those, ~170 µs without, for one trivial query; docs/performance.md, "Turn cost"). Calls run
     side by side, so a turn's bookkeeping does not make the next message wait, and reads that
     can overlap (memory beside history) do. Code run here must be self-contained: its own
-    transaction (or autocommit), no state shared with another call. Under ``async_to_sync``
+    transaction (or autocommit), no state shared with another call. A connection idle for
+    over a second is checked before the next call (it may have died meanwhile, as the pool's
+    are checked before it hands them out). Under ``async_to_sync``
     (sync code calling async code) the call runs in the sync caller's thread instead.
     """
     if getattr(AsyncToSync.executors, "current", None) is not None:
@@ -138,6 +143,7 @@ class _DatabaseThreads:
 
     def _serve(self) -> None:
         calls = self._calls
+        last_call = 0.0
         while True:
             try:
                 call = calls.get(timeout=IDLE_SECONDS)
@@ -147,10 +153,21 @@ class _DatabaseThreads:
             if call is None:
                 connections.close_all()
                 return
+            if time.monotonic() - last_call > CHECK_AFTER_SECONDS:
+                _drop_connection_if_broken()
             try:
                 call()
             finally:
                 _keep_or_drop_connection()
+                last_call = time.monotonic()
+
+
+def _drop_connection_if_broken() -> None:
+    """A connection that sat idle may have died meanwhile (PostgreSQL restarted, a proxy or
+    firewall dropped it): one query tells, so the call gets a working one (the pool checks each
+    connection it hands out the same way)."""
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
 
 
 def _keep_or_drop_connection() -> None:

@@ -80,6 +80,16 @@ async def test_a_broken_connection_is_replaced_after_the_call_that_found_it(thre
     assert await in_database_thread(backend_pid) not in (first, 0)
 
 
+async def test_a_connection_that_died_while_idle_is_replaced_before_the_next_call(
+    threads: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "CHECK_AFTER_SECONDS", 0.05)
+    first = await in_database_thread(backend_pid)
+    await asyncio.to_thread(_terminate_in_own_connection, first)
+    await asyncio.sleep(0.1)
+    assert await in_database_thread(backend_pid) not in (first, 0)
+
+
 def _terminate_in_own_connection(pid: int) -> None:
     try:
         terminate(pid)
