@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from core.errors import InvalidInput
+from providers import catalog
 from routing.classifier import Classification, classify
 from routing.rules import (
     compile_conditions,
@@ -15,6 +17,15 @@ from routing.rules import (
     validate_conditions,
     validate_model_ref,
 )
+
+
+@pytest.fixture(autouse=True)
+def _static_catalog() -> Iterator[None]:
+    """The suggestions below come from the shipped catalog: models another test discovered from
+    a (fake) provider's list would join them."""
+    catalog.clear_dynamic()
+    yield
+    catalog.clear_dynamic()
 
 
 def cond(field: str, op: str, value: Any) -> dict[str, Any]:
