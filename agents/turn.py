@@ -46,7 +46,7 @@ from conversations import selectors as conversation_selectors
 from conversations import services as conversation_services
 from conversations.context import build_context
 from conversations.models import Message
-from conversations.selectors import ContextRow
+from conversations.selectors import ContextRow, HistoryRead
 from core.db import in_database_thread
 from core.errors import Conflict, InvalidInput, MosaicError, NotFound, TooLarge
 from memory.recall import recall_for_turn
@@ -81,21 +81,36 @@ async def handle_user_message(chat: ChatSession, post: ch.PostMessage) -> None:
 
     # 0. a reply the database could not take last time goes first (it came before this message)
     await persistence.recover_unsaved(user=chat.user, conversation_id=chat.conversation_id)
-    # 1. persist the user message (idempotent on client_id) — before anything else can fail
-    message, created = await persistence.persist_user_message(
-        user=chat.user,
-        conversation_id=chat.conversation_id,
-        content=post.content,
-        client_id=post.client_id,
+    # The history is read while the message is written (a durable commit waits for the disk):
+    # the turn uses this read if nothing else was written since (``load_turn_inputs``).
+    history = asyncio.ensure_future(
+        in_database_thread(
+            conversation_selectors.history_read,
+            user=chat.user,
+            conversation_id=chat.conversation_id,
+        )
     )
-    persisted = time.monotonic()
-    await chat.deliver(ch.Accepted(post.client_id, str(message.id), duplicate=not created))
-    if created:
-        chat.known_ids.add(str(message.id))
-        await broadcast(chat, events.posted(message), skip_origin=True)
-    elif await _already_answered(chat, message):
-        return  # a resend of a message whose turn ran or is running: nothing more to do
-    await _start_turn(chat, message, received, persisted, admitted)
+    started = False
+    try:
+        # 1. persist the user message (idempotent on client_id) — before anything else can fail
+        message, created = await persistence.persist_user_message(
+            user=chat.user,
+            conversation_id=chat.conversation_id,
+            content=post.content,
+            client_id=post.client_id,
+        )
+        persisted = time.monotonic()
+        await chat.deliver(ch.Accepted(post.client_id, str(message.id), duplicate=not created))
+        if created:
+            chat.known_ids.add(str(message.id))
+            await broadcast(chat, events.posted(message), skip_origin=True)
+        elif await _already_answered(chat, message):
+            return  # a resend of a message whose turn ran or is running: nothing more to do
+        await _start_turn(chat, message, received, persisted, admitted, history=history)
+        started = True  # the turn took the read
+    finally:
+        if not started:
+            _drop(history)
 
 
 async def continue_turn(chat: ChatSession) -> None:
@@ -118,6 +133,8 @@ async def _start_turn(
     received: float,
     persisted: float,
     admitted: float | None = None,
+    *,
+    history: asyncio.Future[HistoryRead] | None = None,
 ) -> None:
     turn_id = uuid.uuid4().hex
     if not await _wait_for_turn_slot(chat, turn_id):
@@ -128,7 +145,7 @@ async def _start_turn(
     if admitted is not None:
         recorder.mark("admitted", admitted)
     recorder.mark("persisted", persisted)
-    chat.turn_task = asyncio.create_task(_run_turn_task(chat, message, recorder))
+    chat.turn_task = asyncio.create_task(_run_turn_task(chat, message, recorder, history))
 
 
 async def _wait_for_turn_slot(chat: ChatSession, turn_id: str) -> bool:
@@ -155,12 +172,17 @@ async def _already_answered(chat: ChatSession, message: Message) -> bool:
     )
 
 
-async def _run_turn_task(chat: ChatSession, message: Message, recorder: TurnRecorder) -> int:
+async def _run_turn_task(
+    chat: ChatSession,
+    message: Message,
+    recorder: TurnRecorder,
+    history: asyncio.Future[HistoryRead] | None = None,
+) -> int:
     """The turn, whatever happens to it; returns the tokens it used (for the daily limit)."""
     user_id, conversation_id, turn_id = chat.user.pk, chat.conversation_id, recorder.turn_id
     heartbeat = asyncio.create_task(live.turn_heartbeat(user_id, conversation_id, turn_id))
     try:
-        await run_chat_turn(chat, message, recorder)
+        await run_chat_turn(chat, message, recorder, history=history)
     except asyncio.CancelledError:
         await asyncio.shield(recorder.finish(chat.cancelled_status))
     except MosaicError as error:  # e.g. ReplyNotSaved: the database is down
@@ -173,6 +195,8 @@ async def _run_turn_task(chat: ChatSession, message: Message, recorder: TurnReco
         await asyncio.shield(recorder.finish("failed"))
     finally:
         heartbeat.cancel()
+        if history is not None:
+            _drop(history)
         try:
             await asyncio.shield(live.turn_release(user_id, conversation_id, turn_id))
         except Exception:  # Redis is down: the lock lapses by itself (MOSAIC_TURN_LOCK_SECONDS)
@@ -183,7 +207,13 @@ async def _run_turn_task(chat: ChatSession, message: Message, recorder: TurnReco
     return recorder.input_tokens + recorder.output_tokens
 
 
-async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecorder) -> None:
+async def run_chat_turn(
+    chat: ChatSession,
+    message: Message,
+    recorder: TurnRecorder,
+    *,
+    history: asyncio.Future[HistoryRead] | None = None,
+) -> None:
     # 2. classify (pure, < 1 ms)
     classification = classify_message(chat, message)
     # 3. route (rules and health from cache; no network)
@@ -194,7 +224,7 @@ async def run_chat_turn(chat: ChatSession, message: Message, recorder: TurnRecor
     # history's)
     recalled, inputs, _ = await asyncio.gather(
         recall_for_turn(user=chat.user, text=message.content),
-        in_database_thread(load_turn_inputs, chat.user, chat.conversation_id, decision.provider),
+        read_turn_inputs(chat, message, decision.provider, history),
         announce_route(chat, decision),
     )
     recorder.memories = chat.memories_used = recalled.used
@@ -332,21 +362,91 @@ class TurnInputs:
         return self.credential
 
 
-def load_turn_inputs(user: User, conversation_id: uuid.UUID | None, provider: str) -> TurnInputs:
-    checkpoint, rows = conversation_selectors.context_messages(
-        user=user, conversation_id=conversation_id, with_streaming=True
+async def read_turn_inputs(
+    chat: ChatSession,
+    message: Message,
+    provider: str,
+    history: asyncio.Future[HistoryRead] | None,
+) -> TurnInputs:
+    """``load_turn_inputs`` with the history read while the message was being stored, if any."""
+    read = None
+    if history is not None:
+        try:
+            read = await history
+        except Exception:  # read again below, where a lasting failure is the turn's to report
+            logger.warning("reading the history of %s failed", chat.conversation_id, exc_info=True)
+    return await in_database_thread(
+        load_turn_inputs, chat.user, chat.conversation_id, provider, message=message, read=read
     )
-    # This turn holds the conversation's lock: a row still "streaming" was left by a turn whose
-    # process died mid-reply (kill -9); it ends as failed, and out of the history.
-    if any(row.status == Message.Status.STREAMING for row in rows):
-        conversation_services.messages_fail_streaming(user=user, conversation_id=conversation_id)
-        rows = [row for row in rows if row.status != Message.Status.STREAMING]
+
+
+def load_turn_inputs(
+    user: User,
+    conversation_id: uuid.UUID | None,
+    provider: str,
+    *,
+    message: Message | None = None,
+    read: HistoryRead | None = None,
+) -> TurnInputs:
+    """The history, and the credential for ``provider``. ``read``, taken while ``message`` (the
+    turn's user message) was being stored, stands for the history if it is still true."""
+    history = (
+        history_after_read(user, conversation_id, message, read)
+        if message is not None and read is not None
+        else None
+    )
+    if history is not None:
+        checkpoint, rows = history
+    else:
+        checkpoint, rows = conversation_selectors.context_messages(
+            user=user, conversation_id=conversation_id, with_streaming=True
+        )
+        # This turn holds the conversation's lock: a row still "streaming" was left by a turn
+        # whose process died mid-reply (kill -9); it ends as failed, and out of the history.
+        if any(row.status == Message.Status.STREAMING for row in rows):
+            conversation_services.messages_fail_streaming(
+                user=user, conversation_id=conversation_id
+            )
+            rows = [row for row in rows if row.status != Message.Status.STREAMING]
     inputs = TurnInputs(checkpoint=checkpoint, rows=rows, provider=provider)
     try:
         inputs.credential = provider_services.resolve_credential(user=user, provider=provider)
     except ProviderError as error:
         inputs.credential_error = error
     return inputs
+
+
+def history_after_read(
+    user: User, conversation_id: uuid.UUID | None, message: Message, read: HistoryRead
+) -> tuple[Message | None, list[ContextRow]] | None:
+    """The history up to ``message`` from a read made while it was being stored, or None if that
+    read cannot stand for a fresh one (then read again).
+
+    It can if every row before the message was in it (the last number it saw is at least the
+    one before the message's: rows are numbered and written in one statement, and it read that
+    number first), none was streaming (a dead turn's rows, which only the turn holding the lock
+    may fail) and nothing was written after the message since (another client's turn, a
+    checkpoint: they take the next numbers). Rows are never renumbered, and a finished row only
+    changes while its own turn holds the conversation's lock, which this turn holds now.
+    """
+    if read.last_sequence is None or read.last_sequence < message.sequence - 1:
+        return None  # something was written between the read and the message
+    if any(row.status == Message.Status.STREAMING for row in read.rows):
+        return None
+    latest = conversation_selectors.conversation_last_sequence(
+        user=user, conversation_id=conversation_id
+    )
+    if latest != message.sequence:
+        return None
+    rows = [row for row in read.rows if row.sequence < message.sequence]
+    rows.append(ContextRow.of(message))
+    return read.checkpoint, rows
+
+
+def _drop(history: asyncio.Future[HistoryRead]) -> None:
+    """A history read no turn will use: cancelled, or its outcome (even an error) discarded."""
+    if not history.cancel() and not history.cancelled():
+        history.exception()
 
 
 async def agent_for_turn(chat: ChatSession, decision: RoutingDecision) -> AgentView:

@@ -143,6 +143,11 @@ class ContextRow(NamedTuple):
     metadata: dict[str, Any]
     token_estimate: int
 
+    @classmethod
+    def of(cls, message: Message) -> ContextRow:
+        """The row of a message in hand (as the context read would return it)."""
+        return cls(*(getattr(message, name) for name in cls._fields))
+
 
 # context_messages runs before every model call: its two statements are written out rather than
 # built by the ORM each time (which cost three times their execution), and read the same rows
@@ -215,11 +220,69 @@ def context_messages(
         found = cursor.fetchone()
         cursor.nextset()
         fetched = cursor.fetchall()
-    checkpoint = None
-    if found is not None:
-        values = _json_decoded(found, _CHECKPOINT_JSON)
-        checkpoint = Message.from_db(connection.alias, _CHECKPOINT_ATTNAMES, values)
-    return checkpoint, [ContextRow(*_json_decoded(row, _CONTEXT_JSON)) for row in fetched]
+    return _checkpoint_from(found), [
+        ContextRow(*_json_decoded(row, _CONTEXT_JSON)) for row in fetched
+    ]
+
+
+def _checkpoint_from(found: tuple[Any, ...] | None) -> Message | None:
+    if found is None:
+        return None
+    values = _json_decoded(found, _CHECKPOINT_JSON)
+    return Message.from_db(connection.alias, _CHECKPOINT_ATTNAMES, values)
+
+
+class HistoryRead(NamedTuple):
+    """``context_messages`` (with the rows still streaming) and the conversation's last sequence
+    number, read before them: every row numbered up to it is among the rows (or covered by the
+    checkpoint). None when the conversation is not the user's."""
+
+    last_sequence: int | None
+    checkpoint: Message | None
+    rows: list[ContextRow]
+
+
+_LAST_SEQUENCE_SQL = (
+    f"SELECT last_sequence FROM {Conversation._meta.db_table} "  # noqa: S608 - our table
+    "WHERE id = %s AND owner_id = %s"
+)
+
+
+def history_read(*, user: User, conversation_id: Any) -> HistoryRead:
+    """What ``context_messages(with_streaming=True)`` returns and the last sequence number before
+    it, in one round trip: a turn reads this while the user's message is being stored, and uses
+    it if nothing else was written since (``agents.turn``)."""
+    conversation_uuid = _as_uuid(conversation_id)
+    checkpoint_role = Message.Role.CHECKPOINT
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{_LAST_SEQUENCE_SQL}; {_CONTEXT_SQL}",
+            [
+                *(conversation_uuid, user.pk),
+                *(conversation_uuid, user.pk, checkpoint_role),
+                *(conversation_uuid, user.pk, checkpoint_role, [Message.Status.FAILED]),
+                checkpoint_role,
+            ],
+        )
+        last = cursor.fetchone()
+        cursor.nextset()
+        found = cursor.fetchone()
+        cursor.nextset()
+        fetched = cursor.fetchall()
+    return HistoryRead(
+        last[0] if last is not None else None,
+        _checkpoint_from(found),
+        [ContextRow(*_json_decoded(row, _CONTEXT_JSON)) for row in fetched],
+    )
+
+
+def conversation_last_sequence(*, user: User, conversation_id: Any) -> int | None:
+    """The number of the conversation's last message (0 before the first); None when the
+    conversation is not the user's."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LAST_SEQUENCE_SQL, [_as_uuid(conversation_id), user.pk])
+        row = cursor.fetchone()
+    return row[0] if row is not None else None
 
 
 def conversation_search(
