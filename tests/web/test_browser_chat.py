@@ -20,6 +20,9 @@ async def test_sign_in_by_keyboard_chat_and_see_the_streamed_reply_with_its_rout
     reply = "Here is **bold** and code:\n\n```python\ndef hello():\n    return 'hi'\n```\n"
     fake_anthropic.script(Script(text=reply, chunk_size=4, delay=0.02))
     await page.goto(f"{web_server.http_url}/chat/")  # asks for sign-in, then comes back
+    # The form focuses the username field itself (autofocus); a loaded machine may take a
+    # moment to, and keys typed before it would go nowhere.
+    await page.wait_for_function("() => document.activeElement?.id === 'id_username'")
     await page.keyboard.type("alice")
     await page.keyboard.press("Tab")
     await page.keyboard.type("alice-Secret-pw-1")
