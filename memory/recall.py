@@ -82,8 +82,8 @@ class _Start:
 
 
 def _start(user: User) -> _Start:
-    """Everything read before the message is embedded, in one statement on a worker thread (so
-    that the embedding starts before the gateway's history read, and runs beside it)."""
+    """Everything read before the message is embedded, in one statement on a database thread (so
+    that the embedding starts early, beside the turn's other reads)."""
     inputs = selectors.recall_inputs(user=user, max_preferences=MAX_PREFERENCES)
     if not inputs.recall_on:
         return _Start(False, skipped="off")

@@ -122,7 +122,8 @@ EMBEDDED_POSTGRES = "DATABASE_URL" not in os.environ and not env.env_str("DATABA
 # A pool of open connections per process. Django runs each HTTP request's code in a thread of
 # its own (asgiref's ThreadSensitiveContext) and a connection belongs to its thread, so without
 # a pool every request opened a new PostgreSQL connection, however long CONN_MAX_AGE was
-# (docs/performance.md, "The HTTP floor"). The chat path's database thread draws from it too.
+# (docs/performance.md, "The HTTP floor"). The database threads of the socket and the chat turn
+# (core.db.in_database_thread, MOSAIC_DATABASE_THREADS) draw from it too.
 DATABASE_POOL = env.env_bool("DATABASE_POOL", True)
 DATABASE_POOL_MAX_SIZE = env.env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1)
 # How long a query waits for a connection (a free one, or a new one while PostgreSQL is away)
