@@ -149,7 +149,7 @@ async def build_context(
     loaded: tuple[Message | None, list[ContextRow]] | None = None,
 ) -> BuiltContext:
     """``loaded`` is ``selectors.context_messages``' result when the caller already read it
-    (the gateway reads it in the same database round trip as the credential)."""
+    (the chat turn reads it while the user's message is stored, ``agents.turn``)."""
     if loaded is None:
         loaded = await in_database_thread(
             selectors.context_messages, user=user, conversation_id=conversation_id

@@ -204,32 +204,33 @@ def context_messages(
     Two indexed queries in one round trip: the newest checkpoint row, then the rows after its
     range.
     """
-    conversation_uuid = _as_uuid(conversation_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CONTEXT_SQL, _context_params(user, _as_uuid(conversation_id), with_streaming)
+        )
+        return _context_result(cursor)
+
+
+def _context_params(user: User, conversation_uuid: uuid.UUID, with_streaming: bool) -> list[Any]:
     left_out = [Message.Status.FAILED]
     if not with_streaming:
         left_out.append(Message.Status.STREAMING)
     checkpoint_role = Message.Role.CHECKPOINT
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _CONTEXT_SQL,
-            [
-                *(conversation_uuid, user.pk, checkpoint_role),
-                *(conversation_uuid, user.pk, checkpoint_role, left_out, checkpoint_role),
-            ],
-        )
-        found = cursor.fetchone()
-        cursor.nextset()
-        fetched = cursor.fetchall()
-    return _checkpoint_from(found), [
-        ContextRow(*_json_decoded(row, _CONTEXT_JSON)) for row in fetched
+    return [
+        *(conversation_uuid, user.pk, checkpoint_role),
+        *(conversation_uuid, user.pk, checkpoint_role, left_out, checkpoint_role),
     ]
 
 
-def _checkpoint_from(found: tuple[Any, ...] | None) -> Message | None:
+def _context_result(cursor: Any) -> tuple[Message | None, list[ContextRow]]:
+    """The checkpoint and the rows, from the cursor standing at ``_CONTEXT_SQL``'s results."""
+    found = cursor.fetchone()
+    cursor.nextset()
+    rows = [ContextRow(*_json_decoded(row, _CONTEXT_JSON)) for row in cursor.fetchall()]
     if found is None:
-        return None
+        return None, rows
     values = _json_decoded(found, _CHECKPOINT_JSON)
-    return Message.from_db(connection.alias, _CHECKPOINT_ATTNAMES, values)
+    return Message.from_db(connection.alias, _CHECKPOINT_ATTNAMES, values), rows
 
 
 class HistoryRead(NamedTuple):
@@ -253,27 +254,15 @@ def history_read(*, user: User, conversation_id: Any) -> HistoryRead:
     it, in one round trip: a turn reads this while the user's message is being stored, and uses
     it if nothing else was written since (``agents.turn``)."""
     conversation_uuid = _as_uuid(conversation_id)
-    checkpoint_role = Message.Role.CHECKPOINT
     with connection.cursor() as cursor:
         cursor.execute(
             f"{_LAST_SEQUENCE_SQL}; {_CONTEXT_SQL}",
-            [
-                *(conversation_uuid, user.pk),
-                *(conversation_uuid, user.pk, checkpoint_role),
-                *(conversation_uuid, user.pk, checkpoint_role, [Message.Status.FAILED]),
-                checkpoint_role,
-            ],
+            [conversation_uuid, user.pk, *_context_params(user, conversation_uuid, True)],
         )
         last = cursor.fetchone()
         cursor.nextset()
-        found = cursor.fetchone()
-        cursor.nextset()
-        fetched = cursor.fetchall()
-    return HistoryRead(
-        last[0] if last is not None else None,
-        _checkpoint_from(found),
-        [ContextRow(*_json_decoded(row, _CONTEXT_JSON)) for row in fetched],
-    )
+        checkpoint, rows = _context_result(cursor)
+    return HistoryRead(last[0] if last is not None else None, checkpoint, rows)
 
 
 def conversation_last_sequence(*, user: User, conversation_id: Any) -> int | None:

@@ -58,8 +58,8 @@ async def in_database_thread(func: Callable[..., T], /, *args: Any, **kwargs: An
     can overlap (memory beside history) do. Code run here must be self-contained: its own
     transaction (or autocommit), no state shared with another call. A connection idle for
     over a second is checked before the next call (it may have died meanwhile, as the pool's
-    are checked before it hands them out). Under ``async_to_sync``
-    (sync code calling async code) the call runs in the sync caller's thread instead.
+    are checked before it hands them out). Under ``async_to_sync`` (sync code calling async
+    code) the call runs in the sync caller's thread instead.
     """
     if getattr(AsyncToSync.executors, "current", None) is not None:
         # Called from sync code through async_to_sync (a Celery job, a test): run in that
