@@ -179,7 +179,7 @@ def _open_state(
 
 
 async def open_conversation(chat: ChatSession, command: ch.OpenConversation) -> None:
-    if chat.turn_running and str(chat.conversation_id) != str(command.conversation_id):
+    if str(chat.conversation_id) != str(command.conversation_id) and await chat.generating():
         raise Conflict(
             "A reply is still being generated; cancel it before switching conversations."
         )

@@ -259,6 +259,7 @@ class TurnRecorder:
                 logger.exception("recording turn %s failed", self.turn_id)
         # After the bookkeeping: a client that sees message:done can read everything back.
         await broadcast(self.chat, done)
+        self.chat.turn_answered = True
         await self.log.flush()  # a turn without accounting: its log alone, after message:done
 
     async def _store_empty_reply(self, status: str) -> uuid.UUID | None:

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 # have a small one, and Ollama truncates silently.
 DEFAULT_WINDOW = 128_000
 OLLAMA_UNKNOWN_WINDOW = 8_192
+# How long switching conversations waits for a turn that has answered to finish its bookkeeping
+BOOKKEEPING_WAIT_SECONDS = 10.0
 
 
 def model_window(provider: str, model: str) -> int:
@@ -93,6 +95,9 @@ class ChatSession:
     memories_used: int = 0  # insights the last turn offered the model (``/history``)
     connected: bool = True
     turn_task: asyncio.Task[int] | None = None  # returns the tokens the turn used
+    # The running turn has sent message:done: what its task still does is bookkeeping (the
+    # checkpoint, the lock, the memory job), which a client may not wait for before it moves on.
+    turn_answered: bool = False
     frame_at: float = 0.0  # when the socket's latest frame arrived (time.monotonic)
     # What this door's caller asked of its turns beyond the message (sampling, its own tools).
     caller: CallerOptions = NO_CALLER_OPTIONS
@@ -120,6 +125,17 @@ class ChatSession:
     @property
     def turn_running(self) -> bool:
         return self.turn_task is not None and not self.turn_task.done()
+
+    async def generating(self, bookkeeping_wait: float = BOOKKEEPING_WAIT_SECONDS) -> bool:
+        """Whether a reply is still being generated on this client: a turn that has already
+        answered is given ``bookkeeping_wait`` seconds to finish what it does after
+        message:done, since its client saw the reply end and may switch conversations."""
+        task = self.turn_task
+        if task is None or task.done():
+            return False
+        if self.turn_answered:
+            await asyncio.wait({task}, timeout=bookkeeping_wait)
+        return not task.done()
 
     def expect_model(self) -> None:
         """What the next message will use as far as anyone can tell before routing decides: the

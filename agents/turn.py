@@ -145,6 +145,7 @@ async def _start_turn(
     if admitted is not None:
         recorder.mark("admitted", admitted)
     recorder.mark("persisted", persisted)
+    chat.turn_answered = False
     chat.turn_task = asyncio.create_task(_run_turn_task(chat, message, recorder, history))
 
 
