@@ -31,8 +31,9 @@ from agents.selectors import agent_get_by_id
 from agents.tools import all_tools
 from core.db import commit_without_flush
 from core.errors import Conflict, InvalidInput, PermissionDenied
+from core.sql import Statement, run_together
 from jobs.models import AgentEvent
-from jobs.services import LogEntry, agent_log_record, agent_logs_record
+from jobs.services import LogEntry, agent_log_record, agent_logs_record, agent_logs_statement
 from providers import catalog
 from providers.registry import PROVIDERS
 from routing import services as routing_services
@@ -340,17 +341,40 @@ def session_record_turn(
     Written out: every turn runs it (Django compiled the UPDATE in longer than it ran)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _RECORD_TURN,
-            [
-                input_tokens,
-                output_tokens,
-                Decimal(str(round(cost_usd or 0.0, 6))),
-                provider,
-                model,
-                uuid.UUID(str(session_id)),
-                user.pk,
-            ],
+            *_record_turn_statement(
+                user=user,
+                session_id=session_id,
+                provider=provider,
+                model=model,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cost_usd=cost_usd,
+            )
         )
+
+
+def _record_turn_statement(
+    *,
+    user: User,
+    session_id: Any,
+    provider: str,
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    cost_usd: float | None,
+) -> Statement:
+    return Statement(
+        _RECORD_TURN,
+        [
+            input_tokens,
+            output_tokens,
+            Decimal(str(round(cost_usd or 0.0, 6))),
+            provider,
+            model,
+            uuid.UUID(str(session_id)),
+            user.pk,
+        ],
+    )
 
 
 def session_end(*, user: User, session_id: Any) -> None:
@@ -372,19 +396,46 @@ def turn_record(
 ) -> None:
     """A turn's accounting: the session's usage and cost, the routing decision stored with the
     message it chose the model for, and the turn's agent log (``agents.turn_log``). One
-    transaction that does not wait for the disk (the messages themselves are durable; core.db)."""
+    transaction that does not wait for the disk (the messages themselves are durable; core.db),
+    sent in one round trip; if the database refuses any of it (a log it cannot store), the
+    accounting is written again in steps, the log in a savepoint of its own."""
     spec = catalog.get_spec(decision.provider, decision.model)
-    cost = catalog.estimate_cost(spec, input_tokens, output_tokens) if spec else None
+    usage = _record_turn_statement(
+        user=user,
+        session_id=session_id,
+        provider=decision.provider,
+        model=decision.model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_usd=catalog.estimate_cost(spec, input_tokens, output_tokens) if spec else None,
+    )
+    if not connection.in_atomic_block:  # else the steps, in the caller's transaction
+        try:
+            statements = [
+                usage,
+                routing_services.decision_statement(
+                    user=user,
+                    decision=decision,
+                    message_id=message_id,
+                    failover=decision.failed_over,
+                ),
+            ]
+            if log:
+                statements.append(
+                    agent_logs_statement(
+                        user=user,
+                        entries=log,
+                        session_id=session_id,
+                        conversation_id=conversation_id,
+                    )
+                )
+            run_together(statements, wait_for_disk=False)
+            return
+        except DatabaseError:
+            logger.warning("writing a turn's accounting at once failed; in steps", exc_info=True)
     with commit_without_flush():
-        session_record_turn(
-            user=user,
-            session_id=session_id,
-            provider=decision.provider,
-            model=decision.model,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cost_usd=cost,
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(*usage)
         routing_services.decision_record(
             user=user, decision=decision, message_id=message_id, failover=decision.failed_over
         )

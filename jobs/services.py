@@ -22,7 +22,7 @@ from django_celery_beat.models import PeriodicTask
 from kombu.exceptions import OperationalError as BrokerError
 
 from core.errors import Conflict, InvalidInput, NotFound
-from core.sql import Insert
+from core.sql import Insert, Statement
 from jobs import queues
 from jobs.models import AgentEvent, AgentLog, JobRun, JobState, LogLevel, PausedQueue
 from jobs.selectors import QueueStatus, queue_status, require_staff, schedule_get
@@ -101,27 +101,42 @@ def agent_logs_record(
 ) -> list[AgentLog]:
     """Record the events of one piece of work (a chat turn) of ``user`` in one INSERT, each with
     the time it happened. Every entry is checked before anything is written."""
+    return _INSERT_LOGS.save(_log_rows(user, entries, session_id, conversation_id))
+
+
+def agent_logs_statement(
+    *,
+    user: User | None,
+    entries: Sequence[LogEntry],
+    session_id: Any = None,
+    conversation_id: Any = None,
+) -> Statement:
+    """``agent_logs_record``'s INSERT, to run with other writes (``core.sql.run_together``)."""
+    return _INSERT_LOGS.bind(_log_rows(user, entries, session_id, conversation_id))
+
+
+def _log_rows(
+    user: User | None, entries: Sequence[LogEntry], session_id: Any, conversation_id: Any
+) -> list[AgentLog]:
     for entry in entries:
         _checked(entry.event, entry.level)
     session, conversation = (
         _as_uuid(session_id, "session_id"),
         _as_uuid(conversation_id, "conversation_id"),
     )
-    return _INSERT_LOGS.save(
-        [
-            AgentLog(
-                created_at=entry.at,
-                user=user,
-                event=entry.event,
-                level=entry.level,
-                message=entry.message[:MAX_LOG_MESSAGE],
-                session_id=session,
-                conversation_id=conversation,
-                data=entry.data,
-            )
-            for entry in entries
-        ]
-    )
+    return [
+        AgentLog(
+            created_at=entry.at,
+            user=user,
+            event=entry.event,
+            level=entry.level,
+            message=entry.message[:MAX_LOG_MESSAGE],
+            session_id=session,
+            conversation_id=conversation,
+            data=entry.data,
+        )
+        for entry in entries
+    ]
 
 
 # --- runs ----------------------------------------------------------------------------------------

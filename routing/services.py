@@ -15,7 +15,7 @@ from django.db.models import Max, Q
 
 from core.db import in_database_thread
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from core.sql import Insert
+from core.sql import Insert, Statement
 from routing import cache as route_cache
 from routing import engine, selectors
 from routing.classifier import ClassifierContext, classify
@@ -239,7 +239,28 @@ def decision_record(
 
     ``failover`` defaults to whether the decision came from ``RoutingDecision.failover()``.
     """
-    record = RoutingDecisionRecord(
+    (stored,) = _INSERT_DECISION.save([_decision_row(user, decision, message_id, failover)])
+    return stored
+
+
+def decision_statement(
+    *,
+    user: User,
+    decision: RoutingDecision,
+    message_id: uuid.UUID | str | None = None,
+    failover: bool | None = None,
+) -> Statement:
+    """``decision_record``'s INSERT, to run with other writes (``core.sql.run_together``)."""
+    return _INSERT_DECISION.bind([_decision_row(user, decision, message_id, failover)])
+
+
+def _decision_row(
+    user: User,
+    decision: RoutingDecision,
+    message_id: uuid.UUID | str | None,
+    failover: bool | None,
+) -> RoutingDecisionRecord:
+    return RoutingDecisionRecord(
         user_id=selectors.user_key(user),
         message_id=message_id,
         rule_id=decision.rule_id,
@@ -254,8 +275,6 @@ def decision_record(
         failover=decision.failed_over if failover is None else failover,
         override=decision.override,
     )
-    (stored,) = _INSERT_DECISION.save([record])
-    return stored
 
 
 async def adecision_record(

@@ -133,8 +133,9 @@ async def test_a_log_that_cannot_be_written_never_fails_the_turn(
     def database_down(**_: Any) -> None:
         raise OperationalError("the database went away")
 
-    # Written with the accounting (agents.services), or alone (agents.turn_log) by a turn that
-    # has no accounting to write it with.
+    # Written with the accounting (agents.services: in its one round trip, then in a savepoint
+    # when that fails), or alone (agents.turn_log) by a turn that has no accounting to write.
+    monkeypatch.setattr(agent_services, "agent_logs_statement", database_down)
     monkeypatch.setattr(agent_services, "agent_logs_record", database_down)
     monkeypatch.setattr(turn_log, "agent_logs_record", database_down)
     fake_anthropic.default_script = Script(text="Still here.")
