@@ -6,15 +6,17 @@ the user types, a page loading its lists) pays for one lookup. Nothing invalidat
 across processes; it simply expires, so a token revoked or a user deactivated anywhere (the API,
 the admin, a shell) is refused by every process within that time, and at once by the process
 that revoked it (``forget_tokens``). Chat sockets check their token uncached, on connect and on
-each turn (``socket_access_valid``), and are closed when it is revoked.
+each turn (``socket_turn_access``: the check and the user's limits in one query), and are
+closed when it is revoked.
 """
 
 from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -101,16 +103,27 @@ _TOKEN_VALID_SQL = (
 _USER_ACTIVE_SQL = f"SELECT EXISTS (SELECT 1 FROM {_USERS} WHERE id = %s AND is_active)"  # noqa: S608
 
 
-def socket_access_valid(*, user_id: int, token_id: int | None) -> bool:
-    """Whether a socket opened by this user (with this token, if any) may still act: the token
-    is unrevoked and unexpired, and the user active. One indexed query."""
+def socket_turn_access(*, user_id: int, token_id: int | None) -> TurnLimits | None:
+    """What a socket's message needs before its turn, in one indexed query: None if the socket
+    may no longer act (its token is revoked or expired, or its user inactive), else the user's
+    limits (``turn_limits_for``)."""
+    access, params = _access_query(user_id, token_id)
     with connection.cursor() as cursor:
-        if token_id is not None:
-            cursor.execute(_TOKEN_VALID_SQL, [token_id, user_id, timezone.now()])
-        else:
-            cursor.execute(_USER_ACTIVE_SQL, [user_id])
-        row = cursor.fetchone()
-    return bool(row and row[0])
+        cursor.execute(
+            f"SELECT a.ok, l.* FROM ({access}) a(ok) LEFT JOIN ({_LIMITS_SQL}) l ON a.ok",  # noqa: S608 - our SQL
+            [*params, user_id],
+        )
+        rows = cursor.fetchall()
+    if not rows or not rows[0][0]:
+        return None
+    # No limit rows: one row of NULLs, which counts as a default row that sets nothing.
+    return _limits_from([row[1:] for row in rows], user_id)
+
+
+def _access_query(user_id: int, token_id: int | None) -> tuple[str, list[Any]]:
+    if token_id is not None:
+        return _TOKEN_VALID_SQL, [token_id, user_id, timezone.now()]
+    return _USER_ACTIVE_SQL, [user_id]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +150,16 @@ _LIMITS_SQL = (
 
 def turn_limits_for(*, user: User) -> TurnLimits:
     """Each limit from the user's own row, else the default row, else the setting (one query,
-    before every turn: written out like ``socket_access_valid``'s)."""
+    before every turn: written out like ``socket_turn_access``'s)."""
     with connection.cursor() as cursor:
         cursor.execute(_LIMITS_SQL, [user.pk])
-        rows = {row[0]: row[1:] for row in cursor.fetchall()}
-    chain = [row for row in (rows.get(user.pk), rows.get(None)) if row is not None]
+        return _limits_from(cursor.fetchall(), user.pk)
+
+
+def _limits_from(found: Sequence[Sequence[Any]], user_id: int) -> TurnLimits:
+    """The limits from ``_LIMITS_SQL``'s rows: (user_id or None for the default, *limits)."""
+    rows = {row[0]: row[1:] for row in found}
+    chain = [row for row in (rows.get(user_id), rows.get(None)) if row is not None]
 
     def pick(index: int, field: str) -> int:
         for row in chain:

@@ -12,7 +12,7 @@ A message to any of them closes the socket with code 4401 (the code of an unauth
 socket); the server then tells the consumer that it disconnected, as for any close. The services
 that revoke or deactivate publish after their transaction commits. Messages over Redis can be
 missed (a Redis restart), so the chat consumer also re-checks the token and the user before each
-turn (``accounts.selectors.socket_access_valid``, one indexed query).
+turn (``accounts.selectors.socket_turn_access``, one indexed query).
 
 One listener per process (``AccessListener``) holds one channel-layer channel, joined to the
 groups of the process's sockets (each group once, however many sockets it has), and closes the

@@ -14,7 +14,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from accounts.selectors import socket_access_valid
+from accounts.selectors import socket_turn_access
 from accounts.socket_access import TOKEN_ID_SCOPE_KEY
 from agents import channel as ch
 from agents import events, fanout, gateway, ws_adapter
@@ -73,23 +73,20 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.deliver(events.failure_for(exc))
             return
         command = ws_adapter.decode(frame)
-        if isinstance(command, ch.PostMessage) and not await self.access_still_valid():
-            # Revoked, expired or deactivated since connect (and the close sent through
-            # accounts.socket_access was missed): no turn, and the socket goes.
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        await gateway.receive(self.chat, command)
-        self._watch_following()  # opening a conversation mid-turn follows that turn
-
-    async def access_still_valid(self) -> bool:
-        assert self.chat is not None
-        return bool(
-            await in_database_thread(
-                socket_access_valid,
+        limits = None
+        if isinstance(command, ch.PostMessage):
+            limits = await in_database_thread(
+                socket_turn_access,
                 user_id=self.chat.user.pk,
                 token_id=self.scope.get(TOKEN_ID_SCOPE_KEY),
             )
-        )
+            if limits is None:
+                # Revoked, expired or deactivated since connect (and the close sent through
+                # accounts.socket_access was missed): no turn, and the socket goes.
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
+        await gateway.receive(self.chat, command, limits=limits)
+        self._watch_following()  # opening a conversation mid-turn follows that turn
 
     # --- the ChannelAdapter side ---------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from accounts.selectors import TurnLimits
 from agents import channel as ch
 from agents import events, fanout, limits, live, persistence, selectors, services
 from agents.commands import run_command
@@ -50,13 +51,16 @@ async def connect(*, user: User, adapter: ch.ChannelAdapter, channel_name: str) 
     return ChatSession(user=user, channel_name=channel_name, adapter=adapter)
 
 
-async def receive(chat: ChatSession, command: ch.Inbound) -> None:
-    """One command from the client; a refusal or a fault comes back as a ``Failure`` event."""
+async def receive(
+    chat: ChatSession, command: ch.Inbound, *, limits: TurnLimits | None = None
+) -> None:
+    """One command from the client; a refusal or a fault comes back as a ``Failure`` event.
+    ``limits``: the user's, if the adapter read them with its access check."""
     try:
         if isinstance(command, ch.OpenConversation):
             await open_conversation(chat, command)
         elif isinstance(command, ch.PostMessage):
-            await post_message(chat, command)
+            await post_message(chat, command, limits)
         elif isinstance(command, ch.RunCommand):
             await chat.deliver(await run_command(chat, command.command, command.args or {}))
         elif isinstance(command, ch.CancelTurn):
@@ -101,12 +105,14 @@ async def on_cancel_request(chat: ChatSession) -> None:
 _slot_holders: set[asyncio.Task[None]] = set()
 
 
-async def post_message(chat: ChatSession, post: ch.PostMessage) -> None:
+async def post_message(
+    chat: ChatSession, post: ch.PostMessage, user_limits: TurnLimits | None = None
+) -> None:
     """A message, within the user's limits (``agents.limits``: refused before it is stored)."""
     if chat.conversation_id is None:
         await handle_user_message(chat, post)  # refuses it: no conversation is open
         return
-    slot = await limits.admit_turn(chat.user)
+    slot = await limits.admit_turn(chat.user, user_limits)
     before = chat.turn_task
     try:
         await handle_user_message(chat, post)

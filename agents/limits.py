@@ -138,9 +138,11 @@ class TurnSlot:
             await client.expire(key, DAY_SECONDS + 3600)
 
 
-async def admit_turn(user: User) -> TurnSlot:
-    """Admit one more turn for ``user`` or raise ``RateLimited`` saying when to try again."""
-    limits = await in_database_thread(turn_limits_for, user=user)
+async def admit_turn(user: User, limits: TurnLimits | None = None) -> TurnSlot:
+    """Admit one more turn for ``user`` or raise ``RateLimited`` saying when to try again;
+    ``limits`` if the caller has just read them (``accounts.selectors.socket_turn_access``)."""
+    if limits is None:
+        limits = await in_database_thread(turn_limits_for, user=user)
     member = uuid.uuid4().hex
     now = time.time()
     verdict = await redis_client().eval(  # type: ignore[no-untyped-call]

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
-from accounts.models import UsageLimit
-from accounts.selectors import turn_limits_for
+from accounts.models import ApiToken, UsageLimit
+from accounts.selectors import TurnLimits, socket_turn_access, turn_limits_for
 from conversations.models import Message
 from mosaic.fakes.base import Script
 from tests.agents.chat import ChatClient, of_type
@@ -86,6 +86,30 @@ async def test_staff_limits_per_user_override_the_default_row_and_the_setting(
     alices, bobs = await sync_to_async(arrange)()
     assert (alices.turns_per_minute, alices.concurrent_turns, alices.tokens_per_day) == (1, 3, 1000)
     assert (bobs.turns_per_minute, bobs.concurrent_turns, bobs.tokens_per_day) == (5, 3, 1000)
+
+
+def test_a_sockets_check_reads_the_same_limits_and_none_once_its_access_ends(
+    alice: Any, bob: Any, settings: Any
+) -> None:
+    """Each message's access check and limits are one query (``socket_turn_access``)."""
+    settings.MOSAIC_TURNS_PER_MINUTE = 20
+    settings.MOSAIC_CONCURRENT_TURNS = 3
+    settings.MOSAIC_TOKENS_PER_DAY = 0
+    token_for(alice)
+    token = ApiToken.objects.filter(user=alice).latest("id")
+    assert socket_turn_access(user_id=bob.pk, token_id=None) == TurnLimits(20, 3, 0)  # no rows
+
+    UsageLimit.objects.create(user=None, turns_per_minute=5, tokens_per_day=1000)
+    UsageLimit.objects.create(user=alice, turns_per_minute=1)
+    assert socket_turn_access(user_id=alice.pk, token_id=token.pk) == turn_limits_for(user=alice)
+    assert turn_limits_for(user=alice) == TurnLimits(1, 3, 1000)
+    assert socket_turn_access(user_id=bob.pk, token_id=None) == TurnLimits(5, 3, 1000)
+
+    assert socket_turn_access(user_id=bob.pk, token_id=token.pk) is None  # another's token
+    ApiToken.objects.filter(pk=token.pk).update(revoked=True)
+    assert socket_turn_access(user_id=alice.pk, token_id=token.pk) is None
+    type(bob).objects.filter(pk=bob.pk).update(is_active=False)
+    assert socket_turn_access(user_id=bob.pk, token_id=None) is None
 
 
 async def test_one_users_limit_does_not_touch_another_user(
