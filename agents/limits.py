@@ -116,6 +116,7 @@ class TurnSlot:
     async def hold_while(self, turn: asyncio.Task[int]) -> None:
         """Keep the claim while ``turn`` runs; then count the tokens it returns and let the slot
         go."""
+        used = 0
         try:
             while not turn.done():
                 await asyncio.wait({turn}, timeout=RUNNING_TTL / 3)
@@ -124,18 +125,24 @@ class TurnSlot:
                         self._running_key, {self.member: time.time() + RUNNING_TTL}, xx=True
                     )
             if not turn.cancelled() and turn.exception() is None:
-                await self._count_tokens(turn.result())
+                used = turn.result()
         except Exception:  # bookkeeping must never break a conversation; the claim lapses
-            logger.exception("could not finish the turn slot of user %s", self.user.pk)
+            logger.exception("could not hold the turn slot of user %s", self.user.pk)
         finally:
-            await asyncio.shield(self.release())
+            await asyncio.shield(self._finish(used))
 
-    async def _count_tokens(self, used: int) -> None:
+    async def _finish(self, used: int) -> None:
+        """Count the tokens the turn used and let the slot go, in one round trip."""
+        pipe = redis_client().pipeline(transaction=False)
         if used:
             key = _keys(self.user.pk, time.time())[2]
-            client = redis_client()
-            await client.incrby(key, used)
-            await client.expire(key, DAY_SECONDS + 3600)
+            pipe.incrby(key, used)
+            pipe.expire(key, DAY_SECONDS + 3600)
+        pipe.zrem(self._running_key, self.member)
+        try:
+            await pipe.execute()
+        except Exception:  # Redis is down: the claim lapses by itself (RUNNING_TTL)
+            logger.exception("could not finish the turn slot of user %s", self.user.pk)
 
 
 async def admit_turn(user: User, limits: TurnLimits | None = None) -> TurnSlot:
