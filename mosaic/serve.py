@@ -1,6 +1,6 @@
 """daphne as Mosaic runs it: ``python -m mosaic.serve [daphne's options] mosaic.asgi:application``.
 
-Five things differ from plain ``daphne``:
+Six things differ from plain ``daphne``:
 
 - the WebSocket size limit is ``MOSAIC_WEBSOCKET_MAX_BYTES`` (default 1 MiB; daphne's own option
   still wins when given). A frame up to that size reaches the chat consumer, which answers one
@@ -11,19 +11,24 @@ Five things differ from plain ``daphne``:
 - ``--proxy-headers`` (the client's address from ``X-Forwarded-For``) is on exactly when
   ``MOSAIC_BEHIND_PROXY`` is;
 - the access log has credentials in query strings redacted (``core.redact``);
-- the objects start-up made are frozen out of the garbage collector's scans (``gc.freeze``).
+- the objects start-up made are frozen out of the garbage collector's scans (``gc.freeze``);
+- a connection's application reads its events from a ``core.inbox.Inbox``, not an
+  ``asyncio.Queue`` (about 3 KB less for each idle socket).
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import sys
+from functools import partial
 from typing import Any
 
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 
+from core.inbox import Inbox
 from core.redact import redact_secrets
 
 
@@ -47,6 +52,22 @@ class MosaicServer(Server):  # type: ignore[misc]
 
     def _close_instead_of_drop(self) -> None:
         self.ws_factory.setProtocolOptions(failByDrop=False)
+
+    def create_application(self, protocol: Any, scope: dict[str, Any]) -> Inbox[Any] | None:
+        """daphne's, with an ``Inbox`` for the application's events instead of an
+        ``asyncio.Queue`` (about 3 KB less for every idle socket; core/inbox.py)."""
+        assert "application_instance" not in self.connections[protocol]
+        inbox: Inbox[Any] = Inbox()
+        scope.setdefault("asgi", {"version": "3.0"})
+        application_instance = self.application(
+            scope=scope, receive=inbox.get, send=partial(self.handle_reply, protocol)
+        )
+        if protocol not in self.connections:
+            return None
+        self.connections[protocol]["application_instance"] = asyncio.ensure_future(
+            application_instance, loop=asyncio.get_event_loop()
+        )
+        return inbox
 
     def log_action(self, protocol: str, action: str, details: dict[str, Any]) -> None:
         # A client may put a token in the query string (refused: only the Authorization header
