@@ -327,32 +327,6 @@ _RECORD_TURN = (
 )
 
 
-def session_record_turn(
-    *,
-    user: User,
-    session_id: Any,
-    provider: str,
-    model: str,
-    input_tokens: int,
-    output_tokens: int,
-    cost_usd: float | None,
-) -> None:
-    """Add one turn's usage; ``cost_usd`` is None when the catalog has no prices for the model.
-    Written out: every turn runs it (Django compiled the UPDATE in longer than it ran)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            *_record_turn_statement(
-                user=user,
-                session_id=session_id,
-                provider=provider,
-                model=model,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                cost_usd=cost_usd,
-            )
-        )
-
-
 def _record_turn_statement(
     *,
     user: User,
@@ -363,6 +337,9 @@ def _record_turn_statement(
     output_tokens: int,
     cost_usd: float | None,
 ) -> Statement:
+    """Add one turn's usage to its session; ``cost_usd`` is None when the catalog has no prices
+    for the model. Written out: every turn runs it (Django compiled the UPDATE in longer than
+    it ran)."""
     return Statement(
         _RECORD_TURN,
         [

@@ -12,6 +12,8 @@ from rest_framework.test import APIClient
 from agents import services
 from agents.models import AgentConfig, Session
 from conversations import services as conversation_services
+from routing.classifier import classify
+from routing.decision import RoutingDecision
 
 pytestmark = pytest.mark.usefixtures("system_agents")
 
@@ -348,14 +350,18 @@ def sessions(alice: Any, bob: Any) -> dict[str, Session]:
             user=bob, conversation_id=bob_conversation.pk, agent_slug="general"
         ),
     }
-    services.session_record_turn(
+    services.turn_record(  # $3 and $15 per million tokens: 0.00081
         user=alice,
         session_id=made["alice_old"].pk,
-        provider="anthropic",
-        model="claude-sonnet-4-6",
+        decision=RoutingDecision(
+            provider="anthropic",
+            model="claude-sonnet-4-6",
+            reason="pinned",
+            classification=classify("hello"),
+        ),
+        message_id=None,
         input_tokens=120,
         output_tokens=30,
-        cost_usd=0.00081,
     )
     services.session_end(user=alice, session_id=made["alice_old"].pk)
     return made
