@@ -12,9 +12,22 @@ from django.apps import apps
 from django.db import connection
 
 from agents.models import AgentConfig
+from routing.classifier import classify
+from routing.decision import RoutingDecision
 
 SONNET = "anthropic:claude-sonnet-4-6"
 OPUS = "anthropic:claude-opus-4-6"
+
+
+def pinned_decision(message: str = "hello", **fields: Any) -> RoutingDecision:
+    """The routing decision of a turn with Claude Sonnet pinned (``/model``)."""
+    return RoutingDecision(
+        provider="anthropic",
+        model="claude-sonnet-4-6",
+        reason="pinned",
+        classification=classify(message),
+        **fields,
+    )
 
 
 def seed_system_agents() -> None:

@@ -12,8 +12,7 @@ from rest_framework.test import APIClient
 from agents import services
 from agents.models import AgentConfig, Session
 from conversations import services as conversation_services
-from routing.classifier import classify
-from routing.decision import RoutingDecision
+from tests.agents.helpers import pinned_decision
 
 pytestmark = pytest.mark.usefixtures("system_agents")
 
@@ -353,12 +352,7 @@ def sessions(alice: Any, bob: Any) -> dict[str, Session]:
     services.turn_record(  # $3 and $15 per million tokens: 0.00081
         user=alice,
         session_id=made["alice_old"].pk,
-        decision=RoutingDecision(
-            provider="anthropic",
-            model="claude-sonnet-4-6",
-            reason="pinned",
-            classification=classify("hello"),
-        ),
+        decision=pinned_decision(),
         message_id=None,
         input_tokens=120,
         output_tokens=30,

@@ -14,20 +14,13 @@ from agents.models import Session
 from conversations.models import Conversation, Message
 from jobs.models import AgentLog
 from jobs.services import LogEntry
-from routing.classifier import classify
-from routing.decision import RoutingDecision
 from routing.models import RoutingDecisionRecord
+from tests.agents.helpers import pinned_decision
 
 # Outside a test transaction: the one round trip runs only outside a caller's transaction.
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DECISION = RoutingDecision(
-    provider="anthropic",
-    model="claude-sonnet-4-6",
-    reason="pinned",
-    classification=classify("hello"),
-    override=True,
-)
+DECISION = pinned_decision(override=True)
 
 
 @pytest.fixture
