@@ -258,8 +258,8 @@ class TurnRecorder:
             except Exception:  # accounting lost is not worth losing message:done for
                 logger.exception("recording turn %s failed", self.turn_id)
         # After the bookkeeping: a client that sees message:done can read everything back.
+        self.chat.turn_answered = True  # before message:done: its client may switch at once
         await broadcast(self.chat, done)
-        self.chat.turn_answered = True
         await self.log.flush()  # a turn without accounting: its log alone, after message:done
 
     async def _store_empty_reply(self, status: str) -> uuid.UUID | None:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from agents import turn
+from agents import channel as ch
+from agents import fanout, turn
 from agents.session import ChatSession
 from mosaic.fakes.base import Script
 from tests.agents.chat import ChatClient, of_type
@@ -37,8 +38,9 @@ async def test_switching_while_the_reply_is_generated_is_refused_and_the_reply_g
 async def test_switching_just_after_message_done_waits_for_the_turns_bookkeeping(
     alice_chat: ChatClient, fake_anthropic: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The client saw the reply end, so it may switch at once; the turn's task still schedules
-    the memory job (here slowly) for the conversation it ran in, not the one opened next."""
+    """The client saw the reply end, so it may switch at once, even before the end is published
+    to the conversation's other clients; the turn's task still schedules the memory job (here
+    slowly) for the conversation it ran in, not the one opened next."""
     scheduled: list[str] = []
 
     async def slow_schedule(chat: ChatSession) -> None:
@@ -46,6 +48,14 @@ async def test_switching_just_after_message_done_waits_for_the_turns_bookkeeping
         scheduled.append(str(chat.conversation_id))
 
     monkeypatch.setattr(turn, "schedule_memory_extraction", slow_schedule)
+    publish = fanout.publish
+
+    async def slow_publish(chat: ChatSession, event: ch.Outbound, **kwargs: Any) -> None:
+        if isinstance(event, ch.TurnEnded):  # message:done reaches this client first
+            await asyncio.sleep(0.3)
+        await publish(chat, event, **kwargs)
+
+    monkeypatch.setattr(fanout, "publish", slow_publish)
     fake_anthropic.script(Script(text="done."))
     info, _ = await alice_chat.open(model=SONNET)
     await alice_chat.say("hello")
