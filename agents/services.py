@@ -31,7 +31,7 @@ from agents.selectors import agent_get_by_id
 from agents.tools import all_tools
 from core.db import commit_without_flush
 from core.errors import Conflict, InvalidInput, PermissionDenied
-from core.sql import Statement, run_together
+from core.sql import Statement, outside_transaction, run_together
 from jobs.models import AgentEvent
 from jobs.services import LogEntry, agent_log_record, agent_logs_record, agent_logs_statement
 from providers import catalog
@@ -386,7 +386,7 @@ def turn_record(
         output_tokens=output_tokens,
         cost_usd=catalog.estimate_cost(spec, input_tokens, output_tokens) if spec else None,
     )
-    if not connection.in_atomic_block:  # else the steps, in the caller's transaction
+    if outside_transaction():  # else the steps, in the caller's transaction
         try:
             statements = [
                 usage,

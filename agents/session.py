@@ -126,15 +126,15 @@ class ChatSession:
     def turn_running(self) -> bool:
         return self.turn_task is not None and not self.turn_task.done()
 
-    async def generating(self, bookkeeping_wait: float = BOOKKEEPING_WAIT_SECONDS) -> bool:
+    async def generating(self) -> bool:
         """Whether a reply is still being generated on this client: a turn that has already
-        answered is given ``bookkeeping_wait`` seconds to finish what it does after
+        answered is given ``BOOKKEEPING_WAIT_SECONDS`` to finish what it does after
         message:done, since its client saw the reply end and may switch conversations."""
         task = self.turn_task
         if task is None or task.done():
             return False
         if self.turn_answered:
-            await asyncio.wait({task}, timeout=bookkeeping_wait)
+            await asyncio.wait({task}, timeout=BOOKKEEPING_WAIT_SECONDS)
         return not task.done()
 
     def expect_model(self) -> None:

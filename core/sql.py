@@ -37,13 +37,19 @@ class Statement(NamedTuple):
     params: Sequence[Any]
 
 
+def outside_transaction() -> bool:
+    """Whether this thread's connection is in autocommit, outside any transaction: where
+    ``run_together`` may run."""
+    return connection.get_autocommit() and not connection.in_atomic_block
+
+
 def run_together(statements: Sequence[Statement], *, wait_for_disk: bool = True) -> None:
     """Run ``statements`` in one round trip, as one transaction: PostgreSQL runs the statements
     of one query message as an implicit transaction, all or nothing (an error in any rolls back
     every one and raises here). ``wait_for_disk=False`` commits without waiting for the
     write-ahead log's flush (``core.db.commit_without_flush``). Only outside a transaction: in
     one, the statements would join it and an error would leave it aborted."""
-    if connection.in_atomic_block or not connection.get_autocommit():
+    if not outside_transaction():
         raise RuntimeError("run_together runs its own transaction; call it outside one")
     parts = [] if wait_for_disk else [Statement("SET LOCAL synchronous_commit = off", ())]
     parts.extend(statements)
