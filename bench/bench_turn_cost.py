@@ -14,11 +14,13 @@ processes (Mosaic: daphne, PostgreSQL and Redis; LiteLLM: the proxy) over the pa
 the turns. Not a test: run it by hand on an idle machine (docs/performance.md, "Turn cost").
 
     MOSAIC_STATE_DIR=var/bench .venv/bin/python bench/bench_turn_cost.py [--passes 5]
-        [--rounds 40] [--rounds-10 8] [--no-litellm] [--profile var/bench/daphne.txt]
+        [--rounds 40] [--rounds-10 8] [--no-litellm] [--profile var/bench/daphne.txt] [--floor]
 
 ``--profile`` samples daphne with py-spy (installed beside LiteLLM) during the whole run and
 prints the functions that used the most CPU themselves; ``--idle-sockets N`` then opens N idle
-authenticated sockets and reports daphne's memory per socket.
+authenticated sockets and reports daphne's memory per socket; ``--floor`` then measures the
+provider call alone (the SDK and httpx, in this process) and a websocket frame in and out
+through daphne (a ping), each one's CPU.
 """
 
 from __future__ import annotations
@@ -349,6 +351,63 @@ async def run(args: argparse.Namespace, t: Targets) -> dict[str, Any]:
     return results
 
 
+async def floor(upstream: str, ws_url: str, token: str, daphne_pid: int) -> dict[str, float]:
+    """What two parts every turn must use cost on their own, after the passes, nothing else
+    running: the provider call (the Anthropic adapter: the official SDK sends the request, its
+    httpx client reads the SSE; in this process, its CPU per call) and a websocket frame in and
+    one out through daphne and Channels (a ping; daphne's CPU per round trip). With the passes'
+    PostgreSQL and Redis CPU per turn, the part of a turn's cost that is not Mosaic's own code
+    (docs/performance.md, "The floor")."""
+    import websockets
+
+    from providers.adapters.anthropic import AnthropicAdapter
+    from providers.adapters.base import ChatMessage, ChatRequest, ResolvedCredential
+
+    adapter, credential = AnthropicAdapter(), ResolvedCredential(api_key="x", base_url=upstream)
+    request = ChatRequest(model=MODEL, messages=[ChatMessage(role="user", content="hello")])
+
+    async def call() -> None:
+        async for _ in adapter.stream(request, credential):
+            pass
+
+    for _ in range(20):  # warm the client's connection
+        await call()
+    calls, started = 300, time.process_time()
+    for _ in range(calls):
+        await call()
+    provider_ms = (time.process_time() - started) / calls * 1000
+
+    daphne = psutil.Process(daphne_pid)
+    pings = 2000
+    async with websockets.connect(
+        ws_url, additional_headers={"Authorization": f"Bearer {token}"}
+    ) as ws:
+        for _ in range(100):
+            await ws.send('{"type": "ping"}')
+            await ws.recv()
+        before = sum(daphne.cpu_times()[:2])
+        for _ in range(pings):
+            await ws.send('{"type": "ping"}')
+            await ws.recv()
+        ping_ms = (sum(daphne.cpu_times()[:2]) - before) / pings * 1000
+    mosaic = await Mosaic.connect(ws_url, token)  # the frames one turn sends its client
+    frames = 0
+    frame = {"type": "message:send", "content": "hello", "client_id": uuid.uuid4().hex}
+    await mosaic.ws.send(json.dumps(frame))
+    while json.loads(await asyncio.wait_for(mosaic.ws.recv(), 30))["type"] not in (
+        "message:done",
+        "error",
+    ):
+        frames += 1
+    await mosaic.ws.close()
+    print(
+        f"\nfloor: the provider call alone (SDK + httpx, same reply) {provider_ms:.2f} ms of CPU; "
+        f"a websocket frame in and one out through daphne (a ping) {ping_ms:.3f} ms; "
+        f"a turn sends its client {frames + 1} frames"
+    )
+    return {"provider_call_cpu_ms": provider_ms, "ping_cpu_ms": ping_ms, "frames": frames + 1}
+
+
 async def idle_sockets(ws_url: str, token: str, count: int, daphne_pid: int) -> dict[str, float]:
     import websockets
 
@@ -424,6 +483,9 @@ def main() -> None:
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument("--profile", type=Path, help="py-spy daphne into this collapsed file")
     parser.add_argument("--idle-sockets", type=int, default=0)
+    parser.add_argument(
+        "--floor", action="store_true", help="the provider call and a ping on their own, after"
+    )
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument(
         "--timing", action="store_true", help="daphne's per-step marks (MOSAIC_LOG_TIMING)"
@@ -462,6 +524,8 @@ def main() -> None:
                 litellm.pid if litellm else None,
             )
             results = asyncio.run(run(args, targets))
+            if args.floor:
+                results["floor"] = asyncio.run(floor(upstream, ws_url, token, daphne.pid))
             if args.idle_sockets:
                 results["idle"] = asyncio.run(
                     idle_sockets(ws_url, token, args.idle_sockets, daphne.pid)
