@@ -15,12 +15,15 @@ the turns. Not a test: run it by hand on an idle machine (docs/performance.md, "
 
     MOSAIC_STATE_DIR=var/bench .venv/bin/python bench/bench_turn_cost.py [--passes 5]
         [--rounds 40] [--rounds-10 8] [--no-litellm] [--profile var/bench/daphne.txt] [--floor]
+        [--db-statements]
 
 ``--profile`` samples daphne with py-spy (installed beside LiteLLM) during the whole run and
 prints the functions that used the most CPU themselves; ``--idle-sockets N`` then opens N idle
 authenticated sockets and reports daphne's memory per socket; ``--floor`` then measures the
 provider call alone (the SDK and httpx, in this process) and a websocket frame in and out
-through daphne (a ping), each one's CPU.
+through daphne (a ping), each one's CPU; ``--db-statements`` has the embedded PostgreSQL log
+each statement's CPU (``log_statement_stats``) and prints the costliest per turn (a diagnostic:
+the logging inflates the run's own figures).
 """
 
 from __future__ import annotations
@@ -473,6 +476,53 @@ def step_marks(text: str, slowest: int = 5) -> dict[str, float]:
 FIRST_TOKEN = re.compile(r"first_token=([\d.]+)ms")
 
 
+# --- PostgreSQL's CPU per statement ---------------------------------------------------------------
+
+
+def statement_stats(on: bool) -> None:
+    """Have the embedded PostgreSQL log each statement's resource use (``log_statement_stats``:
+    a diagnostic; it adds its own cost to the run's CPU figures)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ALTER SYSTEM SET log_statement_stats = on"
+            if on
+            else "ALTER SYSTEM RESET log_statement_stats"
+        )
+        cursor.execute("SELECT pg_reload_conf()")
+    connection.close()
+
+
+STATEMENT_CPU = re.compile(r"([\d.]+) s user, ([\d.]+) s system")
+LITERAL = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")  # strings and numbers
+
+
+def statement_costs(log: str, turns: int, limit: int = 12) -> dict[str, float]:
+    """PostgreSQL's CPU per turn for each statement (literals taken out), from its log."""
+    costs: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
+    cpu = None
+    for entry in re.split(r"\n(?=\d{4}-\d\d-\d\d )", log):
+        if match := STATEMENT_CPU.search(entry):
+            cpu = float(match[1]) + float(match[2])
+        elif "STATEMENT:" in entry and cpu is not None:
+            shape = " ".join(LITERAL.sub("?", entry.split("STATEMENT:", 1)[1]).split())
+            costs[shape][0] += 1
+            costs[shape][1] += cpu
+            cpu = None
+    total = sum(seconds for _, seconds in costs.values())
+    print(
+        f"\nPostgreSQL's CPU per statement over {turns} turns: {total / turns * 1000:.2f} ms a turn"
+    )
+    ranked = sorted(costs.items(), key=lambda item: -item[1][1])[:limit]
+    for shape, (count, seconds) in ranked:
+        print(
+            f"  {seconds / turns * 1000:6.2f} ms/turn {count / turns:5.2f}x "
+            f"{seconds / count * 1e6:6.0f} us each  {shape[:90]}"
+        )
+    return {shape[:200]: seconds / turns * 1000 for shape, (_, seconds) in ranked}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--passes", type=int, default=5)
@@ -485,6 +535,11 @@ def main() -> None:
     parser.add_argument("--idle-sockets", type=int, default=0)
     parser.add_argument(
         "--floor", action="store_true", help="the provider call and a ping on their own, after"
+    )
+    parser.add_argument(
+        "--db-statements",
+        action="store_true",
+        help="PostgreSQL's CPU per statement (log_statement_stats; inflates the CPU figures)",
     )
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument(
@@ -514,6 +569,10 @@ def main() -> None:
                 stderr=subprocess.DEVNULL,
             )
         ws_url = f"ws://127.0.0.1:{args.port}/ws/chat/"
+        pg_log = postgres_dir(default_state_dir()) / "log"
+        pg_log_start = pg_log.stat().st_size if pg_log.exists() else 0
+        if args.db_statements:
+            statement_stats(True)
         try:
             targets = Targets(
                 upstream,
@@ -531,6 +590,8 @@ def main() -> None:
                     idle_sockets(ws_url, token, args.idle_sockets, daphne.pid)
                 )
         finally:
+            if args.db_statements:
+                statement_stats(False)
             if spy is not None:
                 spy.send_signal(2)
                 spy.wait(60)
@@ -539,6 +600,15 @@ def main() -> None:
                 litellm.wait(30)
     if args.profile:
         top_of_profile(args.profile)
+    if args.db_statements:
+        with pg_log.open(errors="replace") as text:
+            text.seek(pg_log_start)
+            turns = sum(
+                args.passes * concurrency * (rounds + 2)  # each pass warms every socket twice
+                for concurrency, rounds in ((1, args.rounds), (10, args.rounds_10))
+                if rounds > 0
+            ) + (1 if args.floor else 0)
+            results["db_statements"] = statement_costs(text.read(), turns)
     if log is not None:
         log.seek(0)
         results["marks"] = step_marks(log.read())
