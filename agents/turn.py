@@ -45,8 +45,9 @@ from agents.tools import Tool, ToolContext, all_tools
 from conversations import selectors as conversation_selectors
 from conversations import services as conversation_services
 from conversations.context import build_context
+from conversations.history import HistoryRead, history_read
 from conversations.models import Message
-from conversations.selectors import ContextRow, HistoryRead
+from conversations.selectors import ContextRow
 from core.db import in_database_thread
 from core.errors import Conflict, InvalidInput, MosaicError, NotFound, TooLarge
 from memory.recall import recall_for_turn
@@ -85,7 +86,7 @@ async def handle_user_message(chat: ChatSession, post: ch.PostMessage) -> None:
     # the turn uses this read if nothing else was written since (``load_turn_inputs``).
     history = asyncio.ensure_future(
         in_database_thread(
-            conversation_selectors.history_read,
+            history_read,
             user=chat.user,
             conversation_id=chat.conversation_id,
         )

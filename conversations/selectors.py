@@ -233,36 +233,10 @@ def _context_result(cursor: Any) -> tuple[Message | None, list[ContextRow]]:
     return Message.from_db(connection.alias, _CHECKPOINT_ATTNAMES, values), rows
 
 
-class HistoryRead(NamedTuple):
-    """``context_messages`` (with the rows still streaming) and the conversation's last sequence
-    number, read before them: every row numbered up to it is among the rows (or covered by the
-    checkpoint). None when the conversation is not the user's."""
-
-    last_sequence: int | None
-    checkpoint: Message | None
-    rows: list[ContextRow]
-
-
 _LAST_SEQUENCE_SQL = (
     f"SELECT last_sequence FROM {Conversation._meta.db_table} "  # noqa: S608 - our table
     "WHERE id = %s AND owner_id = %s"
 )
-
-
-def history_read(*, user: User, conversation_id: Any) -> HistoryRead:
-    """What ``context_messages(with_streaming=True)`` returns and the last sequence number before
-    it, in one round trip: a turn reads this while the user's message is being stored, and uses
-    it if nothing else was written since (``agents.turn``)."""
-    conversation_uuid = _as_uuid(conversation_id)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"{_LAST_SEQUENCE_SQL}; {_CONTEXT_SQL}",
-            [conversation_uuid, user.pk, *_context_params(user, conversation_uuid, True)],
-        )
-        last = cursor.fetchone()
-        cursor.nextset()
-        checkpoint, rows = _context_result(cursor)
-    return HistoryRead(last[0] if last is not None else None, checkpoint, rows)
 
 
 def conversation_last_sequence(*, user: User, conversation_id: Any) -> int | None:

@@ -381,6 +381,10 @@ if MOSAIC_WEBSOCKET_MAX_BYTES < MOSAIC_MAX_MESSAGE_BYTES + 4096:
 MOSAIC_TURNS_PER_MINUTE = env.env_int("MOSAIC_TURNS_PER_MINUTE", 20, minimum=0)
 MOSAIC_CONCURRENT_TURNS = env.env_int("MOSAIC_CONCURRENT_TURNS", 3, minimum=0)
 MOSAIC_TOKENS_PER_DAY = env.env_int("MOSAIC_TOKENS_PER_DAY", 0, minimum=0)
+# A process keeps the history it read of the conversations it served lately and reads only what
+# came since (conversations/history.py): at most this many conversations, in about this much memory.
+MOSAIC_HISTORY_KEPT_CONVERSATIONS = env.env_int("MOSAIC_HISTORY_KEPT_CONVERSATIONS", 256, minimum=0)
+MOSAIC_HISTORY_KEPT_BYTES = env.env_int("MOSAIC_HISTORY_KEPT_BYTES", 32 * 2**20, minimum=0)
 MOSAIC_CONTEXT_THRESHOLD = env.env_float("MOSAIC_CONTEXT_THRESHOLD", 0.8, minimum=0.1, maximum=1.0)
 # After a turn that brings the context to this share of the window, a job writes the checkpoint
 # in the background (docs/jobs.md); at MOSAIC_CONTEXT_THRESHOLD or above it is never due first.
