@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from websockets.exceptions import InvalidStatus
 
 from conversations.models import Message
 from mosaic.fakes.base import Script
@@ -21,6 +23,22 @@ SONNET = "anthropic:claude-sonnet-4-6"
 
 def assistant_rows(conversation_id: str) -> list[Message]:
     return list(Message.objects.filter(conversation_id=conversation_id, role="assistant"))
+
+
+async def connect_once_back(connect: Any, server: Any, within: float = 20.0) -> ChatClient:
+    """Connect as the terminal client does after an outage (mosaic/tui/client.py retries an
+    HTTP 500): a new socket can be refused until the server's connection pool has reconnected,
+    which psycopg_pool tries again after a growing delay, not at once."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            client: ChatClient = await connect(server)
+        except InvalidStatus as error:
+            if error.response.status_code != 500 or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+        else:
+            return client
 
 
 async def start_reply(client: ChatClient, content: str) -> dict[str, Any]:
@@ -79,7 +97,7 @@ async def test_a_reply_the_database_cannot_take_ends_failed_and_is_stored_once_i
     await client.close()
 
     await sync_to_async(proxy.start)()
-    again = await connect(server)
+    again = await connect_once_back(connect, server)
     _, history = await again.open(conversation_id=info["conversation_id"])
     replies = [m for m in history["messages"] if m["role"] == "assistant"]
     assert [(m["id"], m["status"], m["content"]) for m in replies] == [
