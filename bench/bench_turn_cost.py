@@ -46,11 +46,15 @@ from typing import Any
 
 import httpx
 import psutil
+import websockets
+from django.db import connection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_relay import MODEL, ROOT, mosaic_with_fake, pct
 
 from mosaic.services import default_state_dir, postgres_dir
+from providers.adapters.anthropic import AnthropicAdapter
+from providers.adapters.base import ChatMessage, ChatRequest, ResolvedCredential
 
 TOOLS = ROOT / "var" / "bench" / "litellm"
 LITELLM_KEY = "sk-bench-" + "0" * 32  # the proxy refuses to start without a master key
@@ -110,8 +114,6 @@ class Mosaic:
 
     @classmethod
     async def connect(cls, url: str, token: str) -> Mosaic:
-        import websockets
-
         ws = await websockets.connect(
             url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=None
         )
@@ -361,11 +363,6 @@ async def floor(upstream: str, ws_url: str, token: str, daphne_pid: int) -> dict
     one out through daphne and Channels (a ping; daphne's CPU per round trip). With the passes'
     PostgreSQL and Redis CPU per turn, the part of a turn's cost that is not Mosaic's own code
     (docs/performance.md, "The floor")."""
-    import websockets
-
-    from providers.adapters.anthropic import AnthropicAdapter
-    from providers.adapters.base import ChatMessage, ChatRequest, ResolvedCredential
-
     adapter, credential = AnthropicAdapter(), ResolvedCredential(api_key="x", base_url=upstream)
     request = ChatRequest(model=MODEL, messages=[ChatMessage(role="user", content="hello")])
 
@@ -412,8 +409,6 @@ async def floor(upstream: str, ws_url: str, token: str, daphne_pid: int) -> dict
 
 
 async def idle_sockets(ws_url: str, token: str, count: int, daphne_pid: int) -> dict[str, float]:
-    import websockets
-
     daphne = psutil.Process(daphne_pid)
     before = daphne.memory_info().rss
     sockets = []
@@ -482,8 +477,6 @@ FIRST_TOKEN = re.compile(r"first_token=([\d.]+)ms")
 def statement_stats(on: bool) -> None:
     """Have the embedded PostgreSQL log each statement's resource use (``log_statement_stats``:
     a diagnostic; it adds its own cost to the run's CPU figures)."""
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute(
             "ALTER SYSTEM SET log_statement_stats = on"
